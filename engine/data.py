@@ -1,0 +1,452 @@
+"""Loaders for the shipped real data (data/) and for extra files of newer seasons.
+
+Every loader returns a typed DataFrame in one canonical schema with one driver naming
+(engine.names). Extra files arrive in the schemas of the shipped sources (see data/SOURCES.md):
+
+* results: the kyleGrealis/nascaR.data Cup schema (Season, Race, Track, Name, Length,
+  Surface, Finish, Start, Car, Driver, Make, Pts, Laps, Led, Status, Team, ...);
+* race index: the derived race-index schema (Season, Race, Track, race_date,
+  track_type_coarse, ...); optional: races without an index row get one derived from their
+  results and the track table, with the date left missing;
+* loop data: NASCAR's loop-data schema as in joeah99 ``cup-misc.csv`` (race_id, driver_id,
+  fast_laps, ...), keyed by NASCAR race and driver ids.
+
+A 2025 results file is therefore usable without a code change:
+``History.load(ExtraFiles(results=["cup_2025.csv"]))``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from engine.names import NameIndex, driver_slug
+
+DATA_DIR = Path(os.environ.get("PITWALL_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
+
+TRACK_TYPES = (
+    "superspeedway",
+    "intermediate",
+    "large_oval",
+    "one_mile_flat_or_concrete",
+    "short",
+    "road",
+    "dirt",
+)
+
+RESULTS_REQUIRED = [
+    "Season", "Race", "Track", "Name", "Length", "Surface", "Finish", "Start", "Car",
+    "Driver", "Make", "Pts", "Laps", "Led", "Status", "Team",
+]
+INDEX_REQUIRED = ["Season", "Race", "Track", "race_date", "track_type_coarse"]
+LOOP_REQUIRED = ["race_id", "driver_id", "fast_laps", "lead_laps", "laps"]
+
+# canonical loop columns <- NASCAR loop-data (cup-misc) columns
+LOOP_COLUMNS = {
+    "start_ps": "loop_start",
+    "mid_ps": "mid",
+    "ps": "loop_finish",
+    "best_ps": "best",
+    "worst_ps": "worst",
+    "avg_ps": "avg_pos",
+    "passes_gf": "passes_gf",
+    "passing_diff": "passing_diff",
+    "quality_passes": "quality_passes",
+    "fast_laps": "fastest_laps",
+    "top15_laps": "top15_laps",
+    "lead_laps": "laps_led",
+    "laps": "laps",
+    "rating": "rating",
+}
+
+
+class DataError(ValueError):
+    """A data file is missing, malformed or inconsistent; the message names file, row or race."""
+
+
+def race_id(season: int, race: int) -> str:
+    """Race id used throughout Pitwall: "SEASON-RACE", e.g. "2024-30"."""
+    return f"{int(season)}-{int(race)}"
+
+
+def parse_race_id(text: str) -> tuple[int, int]:
+    """"2024-30" -> (2024, 30); a clear error otherwise."""
+    try:
+        season, race = str(text).strip().split("-")
+        return int(season), int(race)
+    except ValueError:
+        raise DataError(f"race id {text!r} is not of the form SEASON-RACE (e.g. 2024-30)") from None
+
+
+def _read_table(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, encoding="utf-8-sig")
+
+
+def _require(df: pd.DataFrame, columns: list[str], where: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {', '.join(missing)}")
+
+
+def load_name_aliases(data_dir: Path = DATA_DIR) -> dict[str, str]:
+    df = pd.read_csv(data_dir / "name_aliases.csv")
+    return dict(zip(df["alias"], df["canonical"]))
+
+
+def load_track_ids(data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """Curated facility names -> short track ids (with other feed spellings as aliases)."""
+    return pd.read_csv(data_dir / "track_ids.csv", keep_default_na=False)
+
+
+def track_lookup(track_ids: pd.DataFrame) -> dict[str, str]:
+    """Every known spelling of a facility (lower case) -> track_id."""
+    out: dict[str, str] = {}
+    for row in track_ids.itertuples():
+        out[row.track.lower()] = row.track_id
+        out[row.track_id.lower()] = row.track_id
+        for alias in filter(None, str(row.aliases).split("|")):
+            out[alias.lower()] = row.track_id
+    return out
+
+
+def normalize_results(raw: pd.DataFrame, where: str, names: NameIndex | None = None) -> pd.DataFrame:
+    """Results in the kyleGrealis schema -> canonical typed results."""
+    _require(raw, RESULTS_REQUIRED, where)
+    df = pd.DataFrame(
+        {
+            "season": raw["Season"],
+            "race": raw["Race"],
+            "track": raw["Track"].astype(str),
+            "race_name": raw["Name"].astype(str),
+            "track_length": raw["Length"],
+            "surface": raw["Surface"].astype(str),
+            "finish": raw["Finish"],
+            "start": raw["Start"],
+            "car": raw["Car"].astype(str),
+            "driver": raw["Driver"].astype(str).str.strip(),
+            "make": raw["Make"].astype(str),
+            "points": raw["Pts"],
+            "laps": raw["Laps"],
+            "led": raw["Led"],
+            "status": raw["Status"].astype(str).str.strip().str.lower(),
+            "team": raw["Team"].astype(str),
+            "rating": raw["Rating"] if "Rating" in raw else np.nan,
+        }
+    )
+    for col in ("season", "race", "finish", "start", "laps", "led"):
+        bad = pd.to_numeric(df[col], errors="coerce").isna()
+        if bad.any():
+            rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:10]
+            raise DataError(f"{where}: column {col!r} is not an integer on row(s) {rows}")
+        df[col] = pd.to_numeric(df[col]).astype("int64")
+    df["track_length"] = pd.to_numeric(df["track_length"], errors="coerce").astype("float64")
+    df["points"] = pd.to_numeric(df["points"], errors="coerce").astype("float64")
+    df["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("float64")
+    if names is not None:
+        df["driver"] = [names.canonical(n) or n for n in df["driver"]]
+    df["driver_id"] = [driver_slug(n) for n in df["driver"]]
+    df["race_id"] = [race_id(s, r) for s, r in zip(df["season"], df["race"])]
+    df["running"] = df["status"].eq("running")
+    return df
+
+
+def normalize_index(raw: pd.DataFrame, where: str, tracks: dict[str, str]) -> pd.DataFrame:
+    """Race index in the derived schema -> canonical typed index."""
+    _require(raw, INDEX_REQUIRED, where)
+    unknown_types = sorted(set(raw["track_type_coarse"]) - set(TRACK_TYPES))
+    if unknown_types:
+        raise DataError(f"{where}: unknown track type(s) {unknown_types}; known: {list(TRACK_TYPES)}")
+    df = pd.DataFrame(
+        {
+            "season": pd.to_numeric(raw["Season"]).astype("int64"),
+            "race": pd.to_numeric(raw["Race"]).astype("int64"),
+            "track": raw["Track"].astype(str),
+            "race_name": raw.get("Name", pd.Series("", index=raw.index)).astype(str),
+            "date": pd.to_datetime(raw["race_date"].astype(str).str[:10], errors="coerce"),
+            "track_type": raw["track_type_coarse"].astype(str),
+            "track_length": pd.to_numeric(raw.get("Length"), errors="coerce"),
+            "surface": raw.get("Surface", pd.Series("", index=raw.index)).astype(str),
+            "field_size": pd.to_numeric(raw.get("field_size"), errors="coerce").astype("Int64"),
+            "race_laps": pd.to_numeric(raw.get("race_laps"), errors="coerce").astype("Int64"),
+            "sch_laps": pd.to_numeric(raw.get("sch_laps"), errors="coerce").astype("Int64"),
+            "nascar_race_id": pd.to_numeric(raw.get("nascar_race_id"), errors="coerce").astype("Int64"),
+        }
+    )
+    df["track_id"] = [tracks.get(t.lower()) for t in df["track"]]
+    unknown = sorted(set(df.loc[df["track_id"].isna(), "track"]))
+    if unknown:
+        raise DataError(f"{where}: unknown track(s) {unknown}; add them to data/track_ids.csv")
+    df["race_id"] = [race_id(s, r) for s, r in zip(df["season"], df["race"])]
+    return df
+
+
+def loop_from_nascar(raw: pd.DataFrame, where: str, index: pd.DataFrame, driver_ids: dict[int, str]) -> pd.DataFrame:
+    """NASCAR loop data (cup-misc schema, NASCAR race and driver ids) -> canonical loop rows.
+
+    Races are found through the index's ``nascar_race_id``; drivers through the NASCAR
+    driver-id map. Rows whose race or driver cannot be resolved raise, naming them.
+    """
+    _require(raw, LOOP_REQUIRED, where)
+    by_nascar = index.dropna(subset=["nascar_race_id"]).set_index("nascar_race_id")[["season", "race"]]
+    missing_races = sorted(set(raw["race_id"]) - set(by_nascar.index.astype(int)))
+    if missing_races:
+        raise DataError(f"{where}: NASCAR race id(s) {missing_races[:10]} are not in the race index")
+    missing_drivers = sorted(set(raw["driver_id"]) - set(driver_ids))
+    if missing_drivers:
+        raise DataError(
+            f"{where}: NASCAR driver id(s) {missing_drivers[:10]} are unknown; add them to data/nascar_driver_ids.parquet"
+        )
+    df = raw.rename(columns=LOOP_COLUMNS)
+    keep = [c for c in LOOP_COLUMNS.values() if c in df.columns]
+    out = df[keep].copy()
+    out.insert(0, "season", by_nascar.loc[raw["race_id"], "season"].to_numpy())
+    out.insert(1, "race", by_nascar.loc[raw["race_id"], "race"].to_numpy())
+    out.insert(2, "driver", [driver_ids[int(d)] for d in raw["driver_id"]])
+    out["source"] = "nascar_loop"
+    return out
+
+
+def finalize_loop(df: pd.DataFrame) -> pd.DataFrame:
+    for col in ("season", "race", "fastest_laps", "laps_led", "laps"):
+        df[col] = pd.to_numeric(df[col]).astype("int64")
+    df["driver_id"] = [driver_slug(n) for n in df["driver"]]
+    df["race_id"] = [race_id(s, r) for s, r in zip(df["season"], df["race"])]
+    return df.sort_values(["season", "race", "driver"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ExtraFiles:
+    """Files of newer seasons in the shipped schemas (see the module docstring)."""
+
+    results: tuple[str, ...] = ()
+    index: tuple[str, ...] = ()
+    loop: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.results or self.index or self.loop)
+
+
+@dataclass
+class History:
+    """The shipped history (plus extra seasons) in canonical form.
+
+    ``results``: one row per (race, driver); ``index``: one row per race with date and track
+    type; ``loop``: loop data with fastest laps (2019 on); ``tracks``: one row per track.
+    """
+
+    results: pd.DataFrame
+    index: pd.DataFrame
+    loop: pd.DataFrame
+    tracks: pd.DataFrame
+    names: NameIndex = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, extra: ExtraFiles | None = None, data_dir: Path = DATA_DIR) -> "History":
+        extra = extra or ExtraFiles()
+        tracks = load_tracks(data_dir)
+        lookup = track_lookup(load_track_ids(data_dir))
+        raw_results = pd.read_parquet(data_dir / "results.parquet")
+        extra_results = [(_read_table(p), str(p)) for p in extra.results]
+        canonical = sorted(set(raw_results["Driver"]).union(*[set(r["Driver"]) for r, _ in extra_results if "Driver" in r]))
+        aliases = load_name_aliases(data_dir)
+        names = NameIndex([n for n in canonical if n not in aliases], aliases)
+        notes: list[str] = []
+
+        frames = [normalize_results(raw_results, str(data_dir / "results.parquet"), names)]
+        for raw, where in extra_results:
+            frames.append(normalize_results(raw, where, names))
+        results = _concat_unique(frames, ["season", "race", "driver_id"], "results")
+        _check_new_races(frames, "results")
+
+        idx_frames = [normalize_index(pd.read_parquet(data_dir / "race_index.parquet"), "race_index.parquet", lookup)]
+        for p in extra.index:
+            idx_frames.append(normalize_index(_read_table(p), str(p), lookup))
+        _check_new_races(idx_frames, "race index")
+        index = pd.concat(idx_frames, ignore_index=True)
+        index = _complete_index(index, results, tracks, lookup, notes)
+
+        loop = pd.read_parquet(data_dir / "loop.parquet")
+        if extra.loop:
+            ids = pd.read_parquet(data_dir / "nascar_driver_ids.parquet")
+            id_map = {int(k): names.canonical(v) or v for k, v in zip(ids["nascar_driver_id"], ids["driver"])}
+            loops = [loop] + [finalize_loop(loop_from_nascar(_read_table(p), str(p), index, id_map)) for p in extra.loop]
+            _check_new_races(loops, "loop data")
+            loop = pd.concat(loops, ignore_index=True)
+        return cls(results=results, index=index, loop=loop, tracks=tracks, names=names, notes=notes)
+
+    def before(self, season: int, race: int) -> "History":
+        """History restricted to races strictly before (season, race): nothing of the race or later."""
+
+        def keep(df: pd.DataFrame) -> pd.DataFrame:
+            mask = (df["season"] < season) | ((df["season"] == season) & (df["race"] < race))
+            return df.loc[mask].reset_index(drop=True)
+
+        return History(keep(self.results), keep(self.index), keep(self.loop), self.tracks, self.names, list(self.notes))
+
+    def race(self, rid: str) -> pd.Series:
+        """The index row of a race id ("2024-30"); a clear error for an unknown race."""
+        season, race = parse_race_id(rid)
+        rows = self.index[(self.index["season"] == season) & (self.index["race"] == race)]
+        if rows.empty:
+            first, last = self.index["race_id"].iloc[0], self.index["race_id"].iloc[-1]
+            raise DataError(f"race {rid} is not in the history ({first} to {last})")
+        return rows.iloc[0]
+
+    @cached_property
+    def seasons(self) -> list[int]:
+        return sorted(self.index["season"].unique().tolist())
+
+
+def _concat_unique(frames: list[pd.DataFrame], key: list[str], what: str) -> pd.DataFrame:
+    df = pd.concat(frames, ignore_index=True)
+    dup = df.duplicated(key, keep=False)
+    if dup.any():
+        rows = df.loc[dup, key].drop_duplicates().head(5).to_dict("records")
+        raise DataError(f"{what}: duplicate rows for {rows}")
+    return df.sort_values(["season", "race", "finish"] if "finish" in df else ["season", "race"]).reset_index(drop=True)
+
+
+def _check_new_races(frames: list[pd.DataFrame], what: str) -> None:
+    """An extra file may only add races: a race already present is an error naming it."""
+    seen: set[tuple[int, int]] = set()
+    for df in frames:
+        races = set(zip(df["season"].tolist(), df["race"].tolist()))
+        overlap = sorted(races & seen)
+        if overlap:
+            raise DataError(f"{what}: race(s) {[race_id(*r) for r in overlap[:5]]} appear in more than one file")
+        seen |= races
+
+
+def _complete_index(index: pd.DataFrame, results: pd.DataFrame, tracks: pd.DataFrame, lookup: dict[str, str], notes: list[str]) -> pd.DataFrame:
+    """Fill field size and laps from results; derive index rows for races that have none."""
+    per_race = results.groupby(["season", "race"]).agg(
+        n=("driver", "size"), laps_max=("laps", "max"), track=("track", "first"),
+        race_name=("race_name", "first"), track_length=("track_length", "first"), surface=("surface", "first"),
+    )
+    idx = index.set_index(["season", "race"])
+    missing = per_race.index.difference(idx.index)
+    if len(missing):
+        add = per_race.loc[missing].reset_index()
+        add["track_id"] = [lookup.get(t.lower()) for t in add["track"]]
+        unknown = sorted(set(add.loc[add["track_id"].isna(), "track"]))
+        if unknown:
+            raise DataError(f"results: unknown track(s) {unknown}; add them to data/track_ids.csv")
+        types = tracks.set_index("track_id")["track_type"]
+        rows = pd.DataFrame(
+            {
+                "season": add["season"], "race": add["race"], "track": add["track"], "race_name": add["race_name"],
+                "date": pd.NaT, "track_type": types.loc[add["track_id"]].to_numpy(),
+                "track_length": add["track_length"], "surface": add["surface"],
+                "field_size": add["n"].astype("Int64"), "race_laps": add["laps_max"].astype("Int64"),
+                "sch_laps": pd.array([pd.NA] * len(add), dtype="Int64"),
+                "nascar_race_id": pd.array([pd.NA] * len(add), dtype="Int64"),
+                "track_id": add["track_id"], "race_id": [race_id(s, r) for s, r in zip(add["season"], add["race"])],
+            }
+        )
+        notes.append(
+            f"{len(rows)} race(s) without an index row ({', '.join(rows['race_id'][:5])}...): "
+            "track type taken from the track table, date unknown"
+        )
+        index = pd.concat([index, rows], ignore_index=True)
+    index = index.sort_values(["season", "race"]).reset_index(drop=True)
+    key = pd.MultiIndex.from_frame(index[["season", "race"]])
+    have = per_race.reindex(key)
+    index["field_size"] = index["field_size"].fillna(pd.Series(have["n"].to_numpy(), dtype="Int64"))
+    index["race_laps"] = index["race_laps"].fillna(pd.Series(have["laps_max"].to_numpy(), dtype="Int64"))
+    return index
+
+
+def load_tracks(data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """One row per track: id, name, length, surface, current track type and analyst priors."""
+    return pd.read_parquet(data_dir / "tracks.parquet")
+
+
+def load_dk_points_reference(data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """DraftKings points computed by an independent public project (crummypicks) with its inputs."""
+    return pd.read_parquet(data_dir / "reference" / "dk_points_crummypicks_2022_2024.parquet")
+
+
+def salary_files(data_dir: Path = DATA_DIR) -> list[Path]:
+    """The shipped real salary files (DraftKings and FanDuel, 2026)."""
+    return sorted(p for p in (data_dir / "salaries").glob("*.csv") if p.name != "manifest.csv")
+
+
+def salary_manifest(data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """Race, date, track and scheduled laps of each shipped salary file."""
+    df = pd.read_csv(data_dir / "salaries" / "manifest.csv", dtype={"race_length": "Int64"})
+    return df.set_index("file")
+
+
+def integrity_report(history: History, progress: Callable[[float], None] | None = None) -> tuple[dict[str, object], list[str]]:
+    """Coverage of the data and a list of integrity failures (empty when all is well).
+
+    Checked: in every race Finish and Start are permutations of 1..N; laps led sum to the
+    race laps except in the documented exceptions (data/known_exceptions.csv); every race
+    has an index row with a date and a track type; fastest laps never exceed the race laps
+    and sum to at most the race laps; every loop row joins a result row.
+    """
+    res, idx, loop = history.results, history.index, history.loop
+    failures: list[str] = []
+    groups = res.groupby(["season", "race"], sort=True)
+    for i, ((season, race), d) in enumerate(groups):
+        if progress is not None:
+            progress((i + 1) / groups.ngroups)
+        n = len(d)
+        expect = np.arange(1, n + 1)
+        if not np.array_equal(np.sort(d["finish"].to_numpy()), expect):
+            failures.append(f"race {race_id(season, race)}: Finish is not a permutation of 1..{n}")
+        if not np.array_equal(np.sort(d["start"].to_numpy()), expect):
+            failures.append(f"race {race_id(season, race)}: Start is not a permutation of 1..{n}")
+    exceptions = pd.read_csv(DATA_DIR / "known_exceptions.csv")
+    known = set(exceptions.loc[exceptions["check"] == "laps_led_sum", "race_id"])
+    led = res.groupby("race_id")["led"].sum()
+    laps = idx.set_index("race_id")["race_laps"]
+    for rid, total in led.items():
+        if rid in laps.index and int(total) != int(laps[rid]) and rid not in known:
+            failures.append(f"race {rid}: laps led sum to {int(total)}, race laps {int(laps[rid])} (not a known exception)")
+    missing_type = idx[idx["track_type"].isna()]
+    failures += [f"race {rid}: no track type" for rid in missing_type["race_id"]]
+    if len(loop):
+        fl = loop.groupby("race_id")["fastest_laps"].sum()
+        over = fl[fl > laps.reindex(fl.index)]
+        failures += [f"race {rid}: fastest laps sum to {int(v)}, above the race laps" for rid, v in over.items()]
+        joined = loop.merge(res[["race_id", "driver_id"]], on=["race_id", "driver_id"], how="left", indicator=True)
+        orphans = joined[joined["_merge"] == "left_only"]
+        if len(orphans):
+            sample = orphans[["race_id", "driver"]].head(5).to_dict("records")
+            failures.append(f"loop data: {len(orphans)} row(s) match no result row, e.g. {sample}")
+    coverage = {
+        "seasons": f"{min(history.seasons)}-{max(history.seasons)}",
+        "races": int(idx.shape[0]),
+        "races_per_season": {int(k): int(v) for k, v in idx.groupby("season").size().items()},
+        "rows": {
+            "results": int(len(res)),
+            "race_index": int(len(idx)),
+            "loop": int(len(loop)),
+            "tracks": int(len(history.tracks)),
+            "salary_files": len(salary_files()),
+        },
+        "loop_seasons": f"{int(loop['season'].min())}-{int(loop['season'].max())}" if len(loop) else "none",
+        "drivers": int(res["driver_id"].nunique()),
+        "known_exceptions": sorted(known),
+    }
+    return coverage, failures
+
+
+def races_of(history: History, seasons: Iterable[int] | None = None) -> pd.DataFrame:
+    idx = history.index
+    if seasons is not None:
+        idx = idx[idx["season"].isin(list(seasons))]
+    return idx.reset_index(drop=True)

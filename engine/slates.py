@@ -1,0 +1,269 @@
+"""Slates: a race with its drivers and the analyst-editable defaults, built without look-ahead.
+
+For a shipped race ("SEASON-RACE") the slate has the real starting grid, teams, makes and car
+numbers of that race (facts known before the green flag) and per-driver defaults derived only
+from races strictly before it (``History.before``). For a salary file the defaults come from
+every race before the slate's date, and the missing grid is flagged.
+
+How each default is derived (driver d, the target race T, history H = races before T):
+
+* window: d's races among the last ``WINDOW`` = 108 Cup races of H (three seasons), each
+  weighted w = 0.5 ** (age / ``HALF_LIFE``), age counted in Cup races back from the last race
+  of H (half-life 18 races, half a season);
+* finishing percentile of a race d finished running: p = 1 - (finish - 1) / (field - 1);
+* skill: first ``s_all`` = (sum w p + K_SKILL m0) / (sum w + K_SKILL) over running finishes,
+  with m0 the mean percentile of drivers' first three Cup starts in H (the newcomer prior) and
+  K_SKILL = 2; then the same at T's track type, shrunk towards s_all:
+  skill = (sum_type w p + K_TYPE s_all) / (sum_type w + K_TYPE), K_TYPE = 3;
+* shadow_risk: the driver's own DNF rate, (sum w dnf + K_DNF q) / (sum w + K_DNF) with q the
+  DNF rate of all drivers in the window and K_DNF = 10;
+* aggression: the mean of two percentile ranks within the slate's field: the driver's spread
+  (weighted RMS of p - skill over running finishes, shrunk like skill) and the driver's
+  accident rate (status "accident", shrunk like shadow_risk); 0.5 without history;
+* laps-led bounds: 0 and the race length (no conditioning);
+* race length: the scheduled laps when the source has them (2022 on; a pre-race fact), else
+  the most common laps of the last four races at the track in H.
+
+Drivers without history get the newcomer prior, and their values are listed in ``estimated``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.contracts import PitStrategy, Site, Slate, SlateDriver
+from engine.data import DATA_DIR, DataError, History, parse_race_id, salary_manifest
+from engine.names import driver_slug
+from engine.salaries import SalaryFile, read_salary_file
+
+WINDOW = 108
+HALF_LIFE = 18.0
+K_SKILL = 2.0
+K_TYPE = 3.0
+K_DNF = 10.0
+DERIVED = ("skill", "aggression", "shadow_risk")
+
+
+def derive_driver_params(hist: History, driver_ids: list[str], track_type: str | None) -> pd.DataFrame:
+    """Per-driver defaults (skill, aggression, shadow_risk, history_races) from ``hist`` only.
+
+    Returns one row per requested driver id, indexed by driver_id (see the module docstring)."""
+    idx = hist.index
+    out = pd.DataFrame(index=pd.Index(driver_ids, name="driver_id"))
+    if idx.empty:
+        out["skill"], out["shadow_risk"], out["aggression"], out["history_races"] = 0.25, 0.1, 0.5, 0
+        return out
+    ordinal = pd.Series(np.arange(len(idx)), index=pd.MultiIndex.from_frame(idx[["season", "race"]]))
+    res = hist.results
+    res = res.assign(ordinal=ordinal.reindex(pd.MultiIndex.from_frame(res[["season", "race"]])).to_numpy())
+    last = len(idx) - 1
+    res = res[res["ordinal"] > last - WINDOW]
+    field = res.groupby("race_id")["finish"].transform("size")
+    res = res.assign(
+        w=0.5 ** ((last - res["ordinal"]) / HALF_LIFE),
+        p=1.0 - (res["finish"] - 1) / (field - 1).clip(lower=1),
+        dnf=(~res["running"]).astype(float),
+        acc=res["status"].eq("accident").astype(float),
+    )
+    types = idx.set_index("race_id")["track_type"]
+    res["track_type"] = types.reindex(res["race_id"]).to_numpy()
+
+    first = hist.results.sort_values(["season", "race"]).groupby("driver_id").head(3)
+    first_field = hist.results.groupby("race_id")["finish"].transform("size").loc[first.index]
+    m0 = float(np.mean(1.0 - (first["finish"] - 1) / (first_field - 1)))
+    q_dnf = float(np.average(res["dnf"], weights=res["w"]))
+    q_acc = float(np.average(res["acc"], weights=res["w"]))
+
+    mine = res[res["driver_id"].isin(driver_ids)]
+    run = mine[mine["running"]]
+    g_all = run.groupby("driver_id")
+    sw = g_all["w"].sum()
+    s_all = ((g_all.apply(lambda d: float((d["w"] * d["p"]).sum()), include_groups=False) + K_SKILL * m0) / (sw + K_SKILL))
+    s_all = s_all.reindex(driver_ids).fillna(m0)
+    typ = run[run["track_type"] == track_type] if track_type else run.iloc[0:0]
+    g_t = typ.groupby("driver_id")
+    swt = g_t["w"].sum().reindex(driver_ids).fillna(0.0)
+    swpt = g_t.apply(lambda d: float((d["w"] * d["p"]).sum()), include_groups=False).reindex(driver_ids).fillna(0.0) if len(typ) else pd.Series(0.0, index=driver_ids)
+    skill = (swpt + K_TYPE * s_all) / (swt + K_TYPE)
+
+    g = mine.groupby("driver_id")
+    wsum = g["w"].sum().reindex(driver_ids).fillna(0.0)
+    wdnf = g.apply(lambda d: float((d["w"] * d["dnf"]).sum()), include_groups=False).reindex(driver_ids).fillna(0.0) if len(mine) else pd.Series(0.0, index=driver_ids)
+    wacc = g.apply(lambda d: float((d["w"] * d["acc"]).sum()), include_groups=False).reindex(driver_ids).fillna(0.0) if len(mine) else pd.Series(0.0, index=driver_ids)
+    shadow = (wdnf + K_DNF * q_dnf) / (wsum + K_DNF)
+    acc = (wacc + K_DNF * q_acc) / (wsum + K_DNF)
+
+    resid = run.assign(r2=(run["p"] - s_all.reindex(run["driver_id"]).to_numpy()) ** 2)
+    league_spread = float(np.sqrt(np.average(resid["r2"], weights=resid["w"]))) if len(resid) else 0.25
+    wr2 = resid.groupby("driver_id").apply(lambda d: float((d["w"] * d["r2"]).sum()), include_groups=False)
+    wr2 = wr2.reindex(driver_ids).fillna(0.0) if len(resid) else pd.Series(0.0, index=driver_ids)
+    spread = np.sqrt((wr2 + K_SKILL * league_spread**2) / (sw.reindex(driver_ids).fillna(0.0) + K_SKILL))
+    has = wsum > 0
+    aggression = pd.Series(0.5, index=driver_ids)
+    if has.sum() > 1:
+        ranks = (spread[has].rank(pct=True) + acc[has].rank(pct=True)) / 2.0
+        lo, hi = ranks.min(), ranks.max()
+        aggression[has] = (ranks - lo) / (hi - lo) if hi > lo else 0.5
+
+    out["skill"] = skill.clip(0, 1).round(3)
+    out["aggression"] = aggression.clip(0, 1).round(3)
+    out["shadow_risk"] = shadow.clip(0, 1).round(3)
+    out["history_races"] = mine.groupby("driver_id").size().reindex(driver_ids).fillna(0).astype(int)
+    return out
+
+
+def race_length_before(hist: History, track_id: str | None, scheduled: int | None) -> tuple[int | None, str]:
+    """Race length in laps and how it was found (scheduled laps, or the track's recent races)."""
+    if scheduled is not None and not pd.isna(scheduled):
+        return int(scheduled), "scheduled laps"
+    if track_id:
+        prior = hist.index[hist.index["track_id"] == track_id].tail(4)
+        if len(prior):
+            laps = prior["race_laps"].astype(int).mode()
+            return int(laps.max()), f"most common laps of the last {len(prior)} race(s) at {track_id}"
+    return None, "unknown: enter the race length"
+
+
+def build_slate(rid: str, history: History) -> Slate:
+    """The slate of a shipped race: real grid, defaults derived only from earlier races."""
+    race = history.race(rid)
+    season, number = parse_race_id(rid)
+    hist = history.before(season, number)
+    grid = history.results[history.results["race_id"] == race["race_id"]].sort_values("start")
+    params = derive_driver_params(hist, grid["driver_id"].tolist(), race["track_type"])
+    length, how = race_length_before(hist, race["track_id"], race["sch_laps"])
+    drivers = []
+    for row in grid.itertuples():
+        p = params.loc[row.driver_id]
+        drivers.append(
+            SlateDriver(
+                driver_id=row.driver_id,
+                name=row.driver,
+                skill=float(p["skill"]),
+                aggression=float(p["aggression"]),
+                shadow_risk=float(p["shadow_risk"]),
+                min_laps_led=0,
+                max_laps_led=length,
+                start_position=int(row.start),
+                team=row.team,
+                manufacturer=row.make,
+                car_number=str(row.car),
+                pit_strategy=PitStrategy.STANDARD,
+                history_races=int(p["history_races"]),
+                estimated=list(DERIVED) if p["history_races"] == 0 else [],
+            )
+        )
+    notes = [f"race length {length} laps ({how})" if length else f"race length {how}"]
+    newcomers = [d.name for d in drivers if d.history_races == 0]
+    if newcomers:
+        notes.append(f"no earlier Cup races for {', '.join(newcomers)}: newcomer defaults")
+    return Slate(
+        slate_id=rid,
+        season=season,
+        race=number,
+        race_name=str(race["race_name"]),
+        date=None if pd.isna(race["date"]) else str(race["date"].date()),
+        track_id=race["track_id"],
+        track_type=race["track_type"],
+        race_length=length,
+        drivers=drivers,
+        notes=notes,
+    )
+
+
+def slate_from_salaries(
+    salaries: SalaryFile,
+    history: History,
+    *,
+    date: str | None = None,
+    track_id: str | None = None,
+    race_length: int | None = None,
+    race_name: str | None = None,
+    slate_id: str | None = None,
+) -> Slate:
+    """A slate from a salary file: drivers matched to history names (unmatched reported),
+    defaults from every race before ``date``, starting grid missing and flagged."""
+    hist = history
+    if date is not None:
+        day = pd.Timestamp(date)
+        before = history.index[history.index["date"] < day]
+        if before.empty:
+            raise DataError(f"no history before {date}")
+        last = before.iloc[-1]
+        hist = history.before(int(last["season"]), int(last["race"]) + 1)
+    track_type = None
+    notes = []
+    if track_id is not None:
+        tracks = history.tracks.set_index("track_id")
+        if track_id not in tracks.index:
+            raise DataError(f"unknown track {track_id!r}; known: {', '.join(sorted(tracks.index))}")
+        track_type = str(tracks.loc[track_id, "track_type"])
+    else:
+        notes.append("track unknown: choose the track (it sets the track type and race length)")
+    matched: list[tuple[object, str | None]] = [(r, history.names.canonical(r.name)) for r in salaries.rows]
+    ids = [driver_slug(c or r.name) for r, c in matched]
+    params = derive_driver_params(hist, ids, track_type)
+    if race_length is None:
+        race_length, how = race_length_before(hist, track_id, None)
+        notes.append(f"race length {race_length} laps ({how})" if race_length else f"race length {how}")
+    drivers, unmatched = [], []
+    for (row, canonical), did in zip(matched, ids):
+        p = params.loc[did]
+        if canonical is None:
+            hint = history.names.suggest(row.name)
+            unmatched.append(f"{row.name} (line {row.line})" + (f": closest history names {', '.join(hint)}" if hint else ": no Cup history"))
+        estimated = ["start_position"] + (list(DERIVED) if p["history_races"] == 0 else [])
+        drivers.append(
+            SlateDriver(
+                driver_id=did,
+                name=canonical or row.name,
+                skill=float(p["skill"]),
+                aggression=float(p["aggression"]),
+                shadow_risk=float(p["shadow_risk"]),
+                min_laps_led=0,
+                max_laps_led=race_length,
+                salary=row.salary,
+                site_player_id=row.player_id,
+                site_name=row.name,
+                matched=canonical is not None,
+                history_races=int(p["history_races"]),
+                estimated=estimated,
+            )
+        )
+    last_race = hist.index.iloc[-1]["race_id"] if len(hist.index) else "none"
+    notes.append(f"defaults from history through race {last_race}; starting grid missing (before qualifying): enter it or let it be estimated")
+    if unmatched:
+        notes.append(f"{len(unmatched)} driver(s) not matched to Cup history: {'; '.join(unmatched)}")
+    season = pd.Timestamp(date).year if date else None
+    return Slate(
+        slate_id=slate_id or Path(salaries.source).stem,
+        site=salaries.site,
+        season=season,
+        race_name=race_name or salaries.game_info,
+        date=date,
+        track_id=track_id,
+        track_type=track_type,
+        race_length=race_length,
+        drivers=drivers,
+        unmatched=unmatched,
+        notes=notes,
+    )
+
+
+def shipped_salary_slate(file: str, history: History, data_dir: Path = DATA_DIR) -> Slate:
+    """The slate of a shipped 2026 salary file, with its race, date and track from the manifest."""
+    manifest = salary_manifest(data_dir)
+    if file not in manifest.index:
+        raise DataError(f"unknown salary file {file!r}; shipped: {', '.join(manifest.index)}")
+    m = manifest.loc[file]
+    sf = read_salary_file(data_dir / "salaries" / file)
+    if sf.site != Site(m["site"]):
+        raise DataError(f"{file}: the manifest says {m['site']}, the header says {sf.site.value}")
+    length = None if pd.isna(m["race_length"]) else int(m["race_length"])
+    return slate_from_salaries(
+        sf, history, date=m["date"], track_id=m["track_id"], race_length=length, race_name=m["race_name"],
+        slate_id=Path(file).stem,
+    )

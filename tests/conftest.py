@@ -1,0 +1,8 @@
+import pytest
+
+from engine.data import History
+
+
+@pytest.fixture(scope="session")
+def history() -> History:
+    return History.load()
