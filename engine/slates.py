@@ -77,31 +77,26 @@ def derive_driver_params(hist: History, driver_ids: list[str], track_type: str |
     q_dnf = float(np.average(res["dnf"], weights=res["w"]))
     q_acc = float(np.average(res["acc"], weights=res["w"]))
 
-    mine = res[res["driver_id"].isin(driver_ids)]
+    mine = res[res["driver_id"].isin(driver_ids)].assign(
+        wp=lambda d: d["w"] * d["p"], wdnf=lambda d: d["w"] * d["dnf"], wacc=lambda d: d["w"] * d["acc"]
+    )
+    zero = pd.Series(0.0, index=driver_ids)
     run = mine[mine["running"]]
-    g_all = run.groupby("driver_id")
-    sw = g_all["w"].sum()
-    s_all = ((g_all.apply(lambda d: float((d["w"] * d["p"]).sum()), include_groups=False) + K_SKILL * m0) / (sw + K_SKILL))
-    s_all = s_all.reindex(driver_ids).fillna(m0)
-    typ = run[run["track_type"] == track_type] if track_type else run.iloc[0:0]
-    g_t = typ.groupby("driver_id")
-    swt = g_t["w"].sum().reindex(driver_ids).fillna(0.0)
-    swpt = g_t.apply(lambda d: float((d["w"] * d["p"]).sum()), include_groups=False).reindex(driver_ids).fillna(0.0) if len(typ) else pd.Series(0.0, index=driver_ids)
-    skill = (swpt + K_TYPE * s_all) / (swt + K_TYPE)
+    sums = run.groupby("driver_id")[["w", "wp"]].sum().reindex(driver_ids).fillna(0.0)
+    s_all = (sums["wp"] + K_SKILL * m0) / (sums["w"] + K_SKILL)
+    typ = run[run["track_type"] == track_type].groupby("driver_id")[["w", "wp"]].sum()
+    typ = typ.reindex(driver_ids).fillna(0.0) if len(typ) else pd.DataFrame({"w": zero, "wp": zero})
+    skill = (typ["wp"] + K_TYPE * s_all) / (typ["w"] + K_TYPE)
 
-    g = mine.groupby("driver_id")
-    wsum = g["w"].sum().reindex(driver_ids).fillna(0.0)
-    wdnf = g.apply(lambda d: float((d["w"] * d["dnf"]).sum()), include_groups=False).reindex(driver_ids).fillna(0.0) if len(mine) else pd.Series(0.0, index=driver_ids)
-    wacc = g.apply(lambda d: float((d["w"] * d["acc"]).sum()), include_groups=False).reindex(driver_ids).fillna(0.0) if len(mine) else pd.Series(0.0, index=driver_ids)
-    shadow = (wdnf + K_DNF * q_dnf) / (wsum + K_DNF)
-    acc = (wacc + K_DNF * q_acc) / (wsum + K_DNF)
+    all_sums = mine.groupby("driver_id")[["w", "wdnf", "wacc"]].sum().reindex(driver_ids).fillna(0.0)
+    shadow = (all_sums["wdnf"] + K_DNF * q_dnf) / (all_sums["w"] + K_DNF)
+    acc = (all_sums["wacc"] + K_DNF * q_acc) / (all_sums["w"] + K_DNF)
 
-    resid = run.assign(r2=(run["p"] - s_all.reindex(run["driver_id"]).to_numpy()) ** 2)
-    league_spread = float(np.sqrt(np.average(resid["r2"], weights=resid["w"]))) if len(resid) else 0.25
-    wr2 = resid.groupby("driver_id").apply(lambda d: float((d["w"] * d["r2"]).sum()), include_groups=False)
-    wr2 = wr2.reindex(driver_ids).fillna(0.0) if len(resid) else pd.Series(0.0, index=driver_ids)
-    spread = np.sqrt((wr2 + K_SKILL * league_spread**2) / (sw.reindex(driver_ids).fillna(0.0) + K_SKILL))
-    has = wsum > 0
+    r2 = (run["p"] - s_all.reindex(run["driver_id"]).to_numpy()) ** 2
+    league_spread = float(np.sqrt(np.average(r2, weights=run["w"]))) if len(run) else 0.25
+    wr2 = (run["w"] * r2).groupby(run["driver_id"]).sum().reindex(driver_ids).fillna(0.0)
+    spread = np.sqrt((wr2 + K_SKILL * league_spread**2) / (sums["w"] + K_SKILL))
+    has = all_sums["w"] > 0
     aggression = pd.Series(0.5, index=driver_ids)
     if has.sum() > 1:
         ranks = (spread[has].rank(pct=True) + acc[has].rank(pct=True)) / 2.0
