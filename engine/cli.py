@@ -79,5 +79,134 @@ def data_check(
         console.print("[green]integrity: ok[/green]")
 
 
+def parse_seasons(text: str) -> tuple[int, ...]:
+    """"2015-2021" or "2022,2024" -> seasons."""
+    try:
+        if "-" in text:
+            a, b = text.split("-")
+            return tuple(range(int(a), int(b) + 1))
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected seasons like 2015-2021 or 2022,2024") from None
+
+
+def stats_table(title: str, hist, sim) -> Table:
+    t = Table(title=title)
+    t.add_column("track type")
+    cols = ["dnf_rate", "incidents_per_race", "incident_size", "leaders", "top_leader_share", "fastest_share_of_laps"]
+    for c in cols:
+        t.add_column(c.replace("_", " "), justify="right")
+    for tt in hist.index:
+        cells = []
+        for c in cols:
+            h = hist.loc[tt, c]
+            s = sim.loc[tt, c] if sim is not None and tt in sim.index else None
+            cells.append(f"{h:.3f}" + (f" / {s:.3f}" if s is not None else ""))
+        t.add_row(f"{tt} ({int(hist.loc[tt, 'races'])})", *cells)
+    return t
+
+
+@app.command("fit")
+def fit_cmd(
+    seasons: str = typer.Option("2015-2021", help="seasons to fit on"),
+    out: str = typer.Option(None, help="output file (default data/model_params.json)"),
+    check: str = typer.Option("2022-2024", help="held-back seasons to compare with simulated races ('' to skip)"),
+    scenarios: int = typer.Option(200, help="scenarios per race for the comparison"),
+    seed: int = typer.Option(1),
+) -> None:
+    """Fit the simulator by track type from the shipped history; print fitted vs historical statistics."""
+    from pathlib import Path
+
+    from engine.data import History
+    from engine.fit import fit_model, observed_statistics, simulated_statistics
+    from engine.scenarios import PARAMS_FILE, params_from_dict
+
+    history = History.load()
+    fit_seasons = parse_seasons(seasons)
+    with progress_bar(f"Fitting on {seasons}") as cb:
+        raw = fit_model(history, fit_seasons, progress=cb)
+    path = Path(out) if out else PARAMS_FILE
+    path.write_text(json.dumps(raw, indent=1) + "\n")
+    console.print(f"wrote {path} (fit seasons {raw['fit_seasons'][0]}-{raw['fit_seasons'][-1]}, {raw['races']} races)")
+    model = params_from_dict(raw)
+    for label, chosen in (("fit", fit_seasons), ("held-back", parse_seasons(check) if check else ())):
+        if not chosen:
+            continue
+        with progress_bar(f"Simulating {label} races") as cb:
+            sim = simulated_statistics(history, chosen, model, scenarios, seed, progress=cb)
+        hist = observed_statistics(history, chosen)
+        console.print(stats_table(f"{label} seasons {chosen[0]}-{chosen[-1]}: historical / simulated", hist, sim))
+
+
+@app.command("simulate")
+def simulate_cmd(
+    race: str = typer.Option(None, help="a shipped race, SEASON-RACE (e.g. 2024-30)"),
+    slate: str = typer.Option(None, help="a slate JSON file (as saved by the app) or a DK/FD salary file"),
+    track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
+    scenarios: int = typer.Option(10_000, help="number of simulated races"),
+    seed: int = typer.Option(0),
+    out: str = typer.Option(None, help="parquet file: one row per (scenario, driver)"),
+    workers: int = typer.Option(1),
+    chunk_size: int = typer.Option(5_000),
+) -> None:
+    """Simulate a race: per-driver summary and diagnostics; --out writes every scenario."""
+    from engine.scenarios import Cancelled, SimulationError, prepare, simulate
+
+    s = load_slate_arg(race, slate, track)
+    try:
+        inputs = prepare(s)
+    except SimulationError as exc:
+        fail(str(exc))
+    with progress_bar(f"Simulating {scenarios:,} races") as cb:
+        try:
+            sims = simulate(inputs, scenarios, seed, chunk_size=chunk_size, workers=workers, progress=cb)
+        except Cancelled:
+            fail("cancelled")
+    if inputs.estimated_starts:
+        console.print(f"estimated starting positions (from skill): {len(inputs.estimated_starts)} drivers")
+    summ = sims.summary()
+    t = Table(title=f"{s.race_name or s.slate_id}: {sims.n_valid:,} valid races")
+    for c in ("name", "start", "DK mean", "median", "p10", "p90", "win %", "top5 %", "top10 %", "DNF %", "led", "fastest"):
+        t.add_column(c, justify="left" if c == "name" else "right")
+    if "dk_mean" in summ:
+        for r in summ.sort_values("dk_mean", ascending=False).itertuples():
+            t.add_row(r.name, str(r.start), f"{r.dk_mean:.1f}", f"{r.dk_median:.1f}", f"{r.dk_p10:.1f}", f"{r.dk_p90:.1f}",
+                      f"{100 * r.win:.1f}", f"{100 * r.top5:.1f}", f"{100 * r.top10:.1f}", f"{100 * r.dnf:.1f}",
+                      f"{r.laps_led:.1f}", f"{r.fastest_laps:.1f}")
+        console.print(t)
+    diag = sims.diagnostics()
+    console.print(f"diagnostics: generated {diag.n_scenarios_generated:,}, valid {diag.n_valid:,}, rejection rate "
+                  f"{diag.rejection_rate:.3f}, avg laps led {diag.avg_laps_led:.2f}, avg |place differential| "
+                  f"{diag.avg_position_differential:.2f}")
+    if sims.warning:
+        err.print(f"[yellow]warning:[/yellow] {sims.warning}")
+    if out:
+        sims.to_frame().drop(columns="valid").to_parquet(out, index=False)
+        console.print(f"wrote {out}")
+
+
+def load_slate_arg(race: str | None, slate: str | None, track: str | None):
+    """The slate named on the command line: a shipped race, a slate JSON or a salary file."""
+    from pathlib import Path
+
+    from engine.contracts import ContractError, parse_slate
+    from engine.data import DataError, History
+    from engine.salaries import SalaryImportError, read_salary_file
+    from engine.slates import build_slate, slate_from_salaries
+
+    if bool(race) == bool(slate):
+        fail("give exactly one of --race SEASON-RACE or --slate FILE")
+    history = History.load()
+    try:
+        if race:
+            return build_slate(race, history)
+        path = Path(slate)
+        if path.suffix == ".json":
+            return parse_slate(json.loads(path.read_text()))
+        return slate_from_salaries(read_salary_file(path), history, track_id=track)
+    except (DataError, SalaryImportError, ContractError, OSError, json.JSONDecodeError) as exc:
+        fail(str(exc))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -47,6 +47,13 @@ K_DNF = 10.0
 DERIVED = ("skill", "aggression", "shadow_risk")
 
 
+def newcomer_prior(hist: History) -> float:
+    """m0: the mean finishing percentile of drivers' first three Cup starts in ``hist``."""
+    first = hist.results.sort_values(["season", "race"]).groupby("driver_id").head(3)
+    first_field = hist.results.groupby("race_id")["finish"].transform("size").loc[first.index]
+    return float(np.mean(1.0 - (first["finish"] - 1) / (first_field - 1)))
+
+
 def derive_driver_params(hist: History, driver_ids: list[str], track_type: str | None) -> pd.DataFrame:
     """Per-driver defaults (skill, aggression, shadow_risk, history_races) from ``hist`` only.
 
@@ -71,9 +78,7 @@ def derive_driver_params(hist: History, driver_ids: list[str], track_type: str |
     types = idx.set_index("race_id")["track_type"]
     res["track_type"] = types.reindex(res["race_id"]).to_numpy()
 
-    first = hist.results.sort_values(["season", "race"]).groupby("driver_id").head(3)
-    first_field = hist.results.groupby("race_id")["finish"].transform("size").loc[first.index]
-    m0 = float(np.mean(1.0 - (first["finish"] - 1) / (first_field - 1)))
+    m0 = newcomer_prior(hist)
     q_dnf = float(np.average(res["dnf"], weights=res["w"]))
     q_acc = float(np.average(res["acc"], weights=res["w"]))
 

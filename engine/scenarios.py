@@ -1,0 +1,826 @@
+"""Race simulator: N simulated races ("scenarios") of a slate, each a race skeleton plus
+driver outcomes, vectorized over scenarios and drivers.
+
+Skeleton of a scenario: laps run (scheduled laps plus the track type's overtime or
+shortening), green-flag laps, multi-car incidents (lap, size, who), leader stints and the
+number of cautions. Outcomes per driver: finishing position, status and laps completed,
+laps led, fastest laps, place differential, DraftKings and FanDuel points.
+
+The model (parameters per track type fitted by engine.fit from real races, data/model_params.json):
+
+* pace: utility u_i = b_skill * skill_i + b_start * start_pct_i + pit_shift_i with
+  start_pct = 1 - (start - 1) / (F - 1); the finishing order of the cars still running is
+  the order of u_i + s_i * G_i with G_i standard Gumbel noise, i.e. a Plackett-Luce draw
+  (Plackett 1975; Luce 1959) when s_i = 1, the scale in which b_skill and b_start are fitted
+  by maximum likelihood. s_i = exp(a_aggr * (aggression_i - 0.5)) * pit_scale_i: aggression
+  and an AGGRESSIVE pit strategy widen the spread; pit strategies trade mean against
+  variance (analyst assumptions, listed in the parameters file).
+* own DNFs: P(DNF_i) = 1 - (1 - shadow_risk_i) ** r, r = (the track type's rate of DNFs
+  outside multi-car incidents) / (the league DNF rate, the scale of shadow_risk); the lap
+  of the DNF from the type's empirical distribution of DNF laps (fraction of the race).
+* multi-car incidents: their number and sizes (cars out) and laps drawn from the type's
+  empirical distributions (clusters of accident DNFs within one lap of each other); an
+  incident of size S takes out the S cars still running nearest its centre in the running
+  order of that moment (start order blended into the pace order as the race goes), with
+  distances divided by 0.5 + aggression (aggressive cars get caught from further away) and
+  a jitter of up to two positions.
+* classification: running cars by pace, laps down drawn per finishing decile from the
+  type's lead-lap share and mean laps down (monotone along the order); DNF cars behind
+  them, by laps completed.
+* laps led: the laps run split into K ~ 1 + Poisson(lambda) leader stints; each stint's
+  leader is the r-th car, r ~ Geometric(p), of the start order or of the pace order (the
+  latter with probability equal to the race fraction reached), skipping cars out before
+  the stint ends; stint lengths ~ Exponential * exp(-kappa * r) (front-runners hold the
+  lead longer); the winner leads the last stint (and so the last lap). lambda, p and kappa
+  are fitted to the type's number of leaders, top leader share and winner's share.
+* fastest laps: the green-flag laps G = round(g * laps run), g from the type's empirical
+  green fraction; shares proportional to laps_completed * exp(phi * finish_pct +
+  psi * laps_led / laps + sigma * eps), allocated exactly (systematic rounding, capped at
+  laps completed), so they sum to G, never above the laps run.
+
+Reproducible: randomness is drawn per block of BLOCK scenarios from
+``SeedSequence(seed).spawn``; chunks are groups of blocks, so the same seed gives the same
+scenarios whatever the chunk size or the number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from engine.contracts import PitStrategy, ScenarioConfig, ScenarioDiagnostics, Slate
+from engine.data import DATA_DIR
+from engine.scoring import score
+
+BLOCK = 1000
+MAX_STINTS = 96
+MAX_INCIDENTS = 8
+PARAMS_FILE = DATA_DIR / "model_params.json"
+PIT_CODES = {PitStrategy.STANDARD: 0, PitStrategy.AGGRESSIVE: 1, PitStrategy.CONSERVATIVE: 2}
+
+
+class SimulationError(ValueError):
+    """Inputs the simulator refuses before simulating; the message names drivers and fields."""
+
+
+class Cancelled(RuntimeError):
+    """The run was cancelled between chunks."""
+
+
+# ----------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class TypeParams:
+    """Fitted parameters of one track type (see engine.fit for how each is estimated)."""
+
+    b_skill: float
+    b_start: float
+    own_dnf_ratio: float
+    own_accident_share: float
+    own_dnf_lap_q: tuple[float, ...]
+    incident_count_p: tuple[float, ...]
+    incident_size_p: tuple[float, ...]  # sizes 2, 3, ...
+    incident_lap_q: tuple[float, ...]
+    green_frac_q: tuple[float, ...]
+    laps_delta_values: tuple[int, ...]
+    laps_delta_p: tuple[float, ...]
+    lead_lambda: float
+    lead_p: float
+    lead_kappa: float
+    fast_phi: float
+    fast_psi: float
+    fast_sigma: float
+    lead_lap_share: tuple[float, ...]  # per finishing decile, running cars
+    laps_down_mean: tuple[float, ...]  # per finishing decile, given lapped
+    stage_cautions: int
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    types: dict[str, TypeParams]
+    league_dnf_rate: float
+    newcomer_skill: float
+    aggression_spread: float
+    pit: dict[str, tuple[float, float]]  # strategy -> (utility shift, noise scale)
+    fit_seasons: tuple[int, ...]
+    raw: dict = field(repr=False, default_factory=dict)
+
+    def for_type(self, track_type: str) -> TypeParams:
+        if track_type not in self.types:
+            raise SimulationError(f"no fitted parameters for track type {track_type!r}; known: {', '.join(sorted(self.types))}")
+        return self.types[track_type]
+
+
+def params_from_dict(raw: dict) -> ModelParams:
+    types = {}
+    for name, t in raw["types"].items():
+        types[name] = TypeParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in t["params"].items()})
+    a = raw["assumptions"]
+    return ModelParams(
+        types=types,
+        league_dnf_rate=float(raw["league_dnf_rate"]),
+        newcomer_skill=float(raw["newcomer_skill"]),
+        aggression_spread=float(a["aggression_spread"]["value"]),
+        pit={k: (float(v["utility_shift"]), float(v["noise_scale"])) for k, v in a["pit_strategy"].items() if isinstance(v, dict)},
+        fit_seasons=tuple(raw["fit_seasons"]),
+        raw=raw,
+    )
+
+
+@lru_cache(maxsize=4)
+def _load_params(path: str, mtime: float) -> ModelParams:
+    return params_from_dict(json.loads(Path(path).read_text()))
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> ModelParams:
+    """The fitted model (data/model_params.json, written by `pitwall fit`)."""
+    path = Path(path)
+    if not path.exists():
+        raise SimulationError(f"{path} is missing: run `pitwall fit`")
+    return _load_params(str(path), path.stat().st_mtime)
+
+
+# ----------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class SimInputs:
+    """Per-driver arrays of one slate, ready to simulate."""
+
+    driver_ids: tuple[str, ...]
+    names: tuple[str, ...]
+    start: np.ndarray  # 1-based grid positions, a permutation of 1..D
+    skill: np.ndarray
+    aggression: np.ndarray
+    shadow: np.ndarray
+    pit_shift: np.ndarray
+    pit_scale: np.ndarray
+    min_led: np.ndarray
+    max_led: np.ndarray  # -1: no upper bound
+    race_length: int
+    track_type: str
+    params: TypeParams
+    model: ModelParams
+    estimated_starts: tuple[str, ...] = ()
+    fillers: int = 0
+
+    @property
+    def n_drivers(self) -> int:
+        return len(self.driver_ids)
+
+
+def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelParams | None = None,
+            laps_led_bounds: dict[str, tuple[int, int | None]] | None = None, tracks: pd.DataFrame | None = None) -> SimInputs:
+    """Check a slate and a scenario config and turn them into simulator inputs.
+
+    Refuses, before simulating: fewer than 2 cars, an unknown track, no race length, and
+    laps-led bounds that cannot hold together (minimums summing above the race length, or a
+    driver's minimum above it), naming the drivers. Missing starting positions are filled
+    with the free grid slots in order of skill, and listed in ``estimated_starts``.
+    ``laps_led_bounds`` (driver_id -> (min, max)) overrides the slate's own bounds (the
+    constraint spec passes its scenario constraints here).
+    """
+    model = model or load_params()
+    track_type = slate.track_type
+    if config is not None and config.track_id and (track_type is None or config.track_id != slate.track_id):
+        if tracks is None:
+            from engine.data import load_tracks
+
+            tracks = load_tracks()
+        t = tracks.set_index("track_id")
+        if config.track_id not in t.index:
+            raise SimulationError(f"scenario_config.track_id: unknown track {config.track_id!r}; known: {', '.join(sorted(t.index))}")
+        track_type = str(t.loc[config.track_id, "track_type"])
+        if config.race_length is None and slate.race_length is None:
+            slate = slate.model_copy(update={"race_length": int(t.loc[config.track_id, "latest_race_laps"])})
+    if track_type is None:
+        raise SimulationError("the slate has no track: choose a track (it sets the track type and race length)")
+    params = model.for_type(track_type)
+    race_length = (config.race_length if config and config.race_length else None) or slate.race_length
+    if not race_length:
+        raise SimulationError("race length unknown: set scenario_config.race_length or the slate's race length")
+
+    drivers = list(slate.drivers)  # excluded drivers still race; exclusion is a lineup rule
+    field_size = config.field_size if config and config.field_size else len(drivers)
+    if field_size < len(drivers):
+        raise SimulationError(f"field_size {field_size} is below the {len(drivers)} drivers of the slate")
+    if field_size < 2:
+        raise SimulationError("a race needs at least 2 cars")
+    fillers = field_size - len(drivers)
+
+    starts = [d.start_position for d in drivers]
+    given = [s for s in starts if s is not None]
+    dup = sorted({s for s in given if given.count(s) > 1})
+    if dup:
+        names = [d.name or d.driver_id for d in drivers if d.start_position in dup]
+        raise SimulationError(f"start_position {dup} given to more than one driver: {', '.join(names)}")
+    over = [d for d in drivers if d.start_position is not None and d.start_position > field_size]
+    if over:
+        raise SimulationError(
+            "start_position above the field size "
+            f"{field_size}: " + ", ".join(f"{d.name or d.driver_id} ({d.start_position})" for d in over)
+        )
+
+    bounds = laps_led_bounds or {}
+    mins, maxs = [], []
+    for d in drivers:
+        lo, hi = bounds.get(d.driver_id, (d.min_laps_led, d.max_laps_led))
+        mins.append(int(lo or 0))
+        maxs.append(-1 if hi is None else int(hi))
+    too_high = [(d, m) for d, m in zip(drivers, mins) if m > race_length]
+    if too_high:
+        raise SimulationError(
+            "min_laps_led above the race length "
+            f"({race_length} laps): " + ", ".join(f"{d.name or d.driver_id} ({m})" for d, m in too_high)
+        )
+    if sum(mins) > race_length:
+        named = [(d, m) for d, m in zip(drivers, mins) if m > 0]
+        listing = " + ".join(f"{d.name or d.driver_id} {m}" for d, m in named)
+        raise SimulationError(f"minimum laps led add up to {sum(mins)} ({listing}), more than the {race_length} race laps")
+    bad = [d for d, lo, hi in zip(drivers, mins, maxs) if hi >= 0 and lo > hi]
+    if bad:
+        raise SimulationError("min_laps_led above max_laps_led: " + ", ".join(d.name or d.driver_id for d in bad))
+
+    ids = [d.driver_id for d in drivers] + [f"field-car-{k + 1}" for k in range(fillers)]
+    names = [d.name or d.driver_id for d in drivers] + [f"Field car {k + 1}" for k in range(fillers)]
+    skill = np.array([d.skill for d in drivers] + [model.newcomer_skill] * fillers, dtype=np.float32)
+    aggression = np.array([d.aggression for d in drivers] + [0.5] * fillers, dtype=np.float32)
+    shadow = np.array([d.shadow_risk for d in drivers] + [model.league_dnf_rate] * fillers, dtype=np.float32)
+    pit = [d.pit_strategy.value for d in drivers] + ["STANDARD"] * fillers
+    shift = np.array([model.pit[p][0] for p in pit], dtype=np.float32)
+    scale = np.array([model.pit[p][1] for p in pit], dtype=np.float32)
+    start = np.array(starts + [None] * fillers, dtype=object)
+    free = sorted(set(range(1, field_size + 1)) - set(given))
+    missing = [i for i, s in enumerate(start) if s is None]
+    estimated = []
+    if missing:
+        by_skill = sorted(missing, key=lambda i: (-float(skill[i]), ids[i]))
+        for i, pos in zip(by_skill, free):
+            start[i] = pos
+            if i < len(drivers):
+                estimated.append(ids[i])
+    mins += [0] * fillers
+    maxs += [-1] * fillers
+    return SimInputs(
+        driver_ids=tuple(ids), names=tuple(names), start=start.astype(np.int16), skill=skill,
+        aggression=aggression, shadow=shadow, pit_shift=shift, pit_scale=scale,
+        min_led=np.array(mins, dtype=np.int32), max_led=np.array(maxs, dtype=np.int32),
+        race_length=int(race_length), track_type=track_type, params=params, model=model,
+        estimated_starts=tuple(estimated), fillers=fillers,
+    )
+
+
+# ----------------------------------------------------------------------------- randomness
+def stint_slots(lam: float) -> int:
+    """Stint slots drawn per scenario: 1 + the Poisson(lam) quantile at 1 - 1e-9 (the count is capped there)."""
+    k, cdf, pk = 0, math.exp(-lam), math.exp(-lam)
+    while cdf < 1 - 1e-9 and k < MAX_STINTS - 1:
+        k += 1
+        pk *= lam / k
+        cdf += pk
+    return k + 1
+
+
+def _block_draws(gen: np.random.Generator, nb: int, d: int, k: int) -> dict[str, np.ndarray]:
+    """All the randomness of one block, in fixed shapes (given the inputs) and a fixed order."""
+    f32 = np.float32
+    return {
+        "gumbel": gen.random((nb, d), dtype=f32),
+        "dnf": gen.random((nb, d), dtype=f32),
+        "laps": gen.random(nb),
+        "green": gen.random(nb),
+        "inc_count": gen.random(nb),
+        "inc_size": gen.random((nb, MAX_INCIDENTS)),
+        "inc_lap": gen.random((nb, MAX_INCIDENTS)),
+        "inc_center": gen.random((nb, MAX_INCIDENTS)),
+        "inc_hit": gen.random((nb, d), dtype=f32),
+        "down": gen.random((nb, d), dtype=f32),
+        "stints": gen.random(nb),
+        "stint_len": gen.random((nb, k), dtype=f32),
+        "rank": gen.random((nb, k), dtype=f32),
+        "fast_eps": gen.standard_normal((nb, d), dtype=f32),
+        "fast_u": gen.random(nb),
+    }
+
+
+def _chunk_draws(gens: list[np.random.Generator], sizes: list[int], d: int, k: int) -> dict[str, np.ndarray]:
+    parts = [_block_draws(g, nb, d, k) for g, nb in zip(gens, sizes)]
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _inverse_cdf(u: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
+    """Index k with P(X <= k - 1) <= u < P(X <= k) for a discrete distribution on 0..len-1."""
+    cdf = np.cumsum(probs)
+    cdf[-1] = 1.0 + 1e-9
+    return np.searchsorted(cdf, u, side="right")
+
+
+def _quantile(u: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    """Inverse of an empirical distribution stored as equally spaced quantiles (piecewise linear)."""
+    grid = np.linspace(0.0, 1.0, len(q))
+    return np.interp(u, grid, np.asarray(q))
+
+
+def _poisson_icdf(u: np.ndarray, lam: float, kmax: int) -> np.ndarray:
+    k = np.arange(kmax + 1)
+    logp = k * math.log(max(lam, 1e-12)) - lam - np.array([math.lgamma(x + 1) for x in k])
+    return np.minimum(_inverse_cdf(u, tuple(np.exp(logp) / np.exp(logp).sum())), kmax)
+
+
+# ----------------------------------------------------------------------------- core
+def allocate_laps_led(
+    laps_run: np.ndarray, n_stints: np.ndarray, u_len: np.ndarray, u_lead: np.ndarray,
+    pace_order: np.ndarray, start_order: np.ndarray, laps_completed: np.ndarray, lead_p: float, lead_kappa: float,
+    return_leaders: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Laps led per driver (summing to ``laps_run`` in every scenario) from leader stints.
+
+    ``pace_order[s]`` lists driver indices by finishing position (winner first);
+    ``start_order`` (D,) or (N, D) lists them by grid position. Stint k of K takes its
+    leader from the pace order with probability f_k = (k + 0.5) / K (the race fraction),
+    else from the start order, as the r-th car, r ~ Geometric(lead_p) (0-based); one
+    uniform v per stint gives both (v < f_k picks the order; v / f_k or (v - f_k) / (1 - f_k),
+    uniform given that choice, gives r). The winner leads the last stint. Stint lengths are
+    proportional to E_k * exp(-lead_kappa * r_k), E_k standard exponential (uniform spacings
+    when lead_kappa = 0), so front-runners hold the lead longer; rounded so they sum to the
+    laps run, the last stint at least one lap. A leader out of the race before its stint
+    ends is replaced by the next car of its order.
+    Returns (laps_led (N, D), leader per stint (N, K) with -1 for empty stints, when asked).
+    """
+    n, d = pace_order.shape
+    f32 = np.float32
+    kmax = min(u_lead.shape[1], int(n_stints.max()))
+    u_len, u_lead = u_len[:, :kmax], u_lead[:, :kmax]
+    L = laps_run.astype(np.int32)
+    k_idx = np.arange(kmax, dtype=np.int32)[None, :]
+    used = k_idx < n_stints[:, None]
+    last = k_idx == (n_stints - 1)[:, None]
+    frac = (np.arange(kmax, dtype=f32)[None, :] + f32(0.5)) / n_stints[:, None].astype(f32)
+    use_pace = u_lead < frac
+    v = np.where(use_pace, u_lead / frac, (u_lead - frac) / (f32(1.0) - frac))
+    r = np.floor(np.log(np.maximum(v, f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
+    np.minimum(r, f32(d - 1), out=r)
+    use_pace |= last
+    r[last] = 0
+    weight = np.log(np.maximum(u_len, f32(1e-12)))  # minus a standard exponential; the sign cancels below
+    if lead_kappa:
+        weight *= np.exp(f32(-lead_kappa) * r)
+    weight[~used] = 0
+    cum = np.cumsum(weight, axis=1)
+    cum /= cum[:, -1:]
+    ends = (cum * L[:, None]).astype(np.int32)
+    np.minimum(ends, (L - 1)[:, None], out=ends)
+    tail = ~used | last
+    ends[tail] = np.broadcast_to(L[:, None], ends.shape)[tail]
+    np.maximum.accumulate(ends, axis=1, out=ends)
+    lengths = np.diff(ends, axis=1, prepend=np.int32(0))
+    # one gather from [pace order | start order] per stint
+    table = np.concatenate([pace_order, np.broadcast_to(start_order, (n, d))], axis=1).astype(np.int32)
+    col = r.astype(np.int32) + np.where(use_pace, 0, d).astype(np.int32)
+    base = (np.arange(n, dtype=np.int64) * (2 * d))[:, None]
+    leader = table.ravel()[base + col]
+    # replace leaders out of the race before their stint ends (only those entries)
+    done_flat = laps_completed.ravel()
+    dbase = (np.arange(n, dtype=np.int64) * d)[:, None]
+    bad_r, bad_k = np.nonzero((done_flat[dbase + leader] < ends) & (lengths > 0))
+    rr, up = col[bad_r, bad_k] % d, col[bad_r, bad_k] < d
+    for _ in range(2 * d):
+        if bad_r.size == 0:
+            break
+        rr = rr + 1
+        wrap = rr >= d
+        up = up | wrap
+        rr[wrap] = 0
+        cand = table[bad_r, rr + np.where(up, 0, d)]
+        ok = done_flat[bad_r.astype(np.int64) * d + cand] >= ends[bad_r, bad_k]
+        leader[bad_r[ok], bad_k[ok]] = cand[ok]
+        keep = ~ok
+        bad_r, bad_k, rr, up = bad_r[keep], bad_k[keep], rr[keep], up[keep]
+    m = (lengths > 0).ravel()
+    led = np.bincount((dbase + leader).ravel()[m], weights=lengths.ravel()[m], minlength=n * d).reshape(n, d)
+    return led.astype(np.int32), np.where(lengths > 0, leader, -1) if return_leaders else None
+
+
+def allocate_fastest_laps(
+    green: np.ndarray, laps_run: np.ndarray, laps_completed: np.ndarray, fin_pct: np.ndarray, laps_led: np.ndarray,
+    eps: np.ndarray, u: np.ndarray, phi: float, psi: float, sigma: float,
+) -> np.ndarray:
+    """Fastest laps per driver: exactly ``green`` per scenario, none above a driver's laps.
+
+    Shares w_i = laps_completed_i * exp(phi * fin_pct_i + psi * laps_led_i / laps_run +
+    sigma * eps_i); counts by systematic rounding of the cumulative expected counts with one
+    uniform ``u`` per scenario (each count is the floor or ceiling of its expectation, the
+    sum is exact); counts above a driver's laps completed go to the driver with most room.
+    """
+    n, d = laps_completed.shape
+    logw = phi * fin_pct + psi * laps_led / laps_run[:, None] + sigma * eps
+    w = laps_completed * np.exp(logw - logw.max(axis=1, keepdims=True))
+    total = w.sum(axis=1, keepdims=True)
+    expect = green[:, None] * w / np.where(total > 0, total, 1.0)
+    c = np.cumsum(expect, axis=1)
+    c[:, -1] = green
+    c += u[:, None]
+    fl = np.diff(c.astype(np.int32), axis=1, prepend=np.int32(0))  # floor(0 + u) = 0; c >= 0 so int() is floor
+    cap = np.minimum(laps_completed, laps_run[:, None]).astype(np.int32)
+    over = np.flatnonzero((fl > cap).any(axis=1))
+    if over.size:
+        excess = np.maximum(fl[over] - cap[over], 0).sum(axis=1)
+        fl[over] = np.minimum(fl[over], cap[over])
+        best = np.argmax(cap[over] - fl[over], axis=1)
+        fl[over, best] += excess
+    return fl
+
+
+def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One chunk of scenarios from its draws (pure; see the module docstring for the model).
+
+    Arrays indexed by finishing position ("seq", column k = finished k + 1) avoid gathers:
+    per-position constants broadcast, and results are scattered back to driver columns once.
+    """
+    p = inp.params
+    n, d = dr["gumbel"].shape
+    rows = np.arange(n)[:, None]
+    BIG = np.int32(2**30)
+
+    # skeleton: laps run, green-flag laps
+    delta = np.asarray(p.laps_delta_values)[_inverse_cdf(dr["laps"], p.laps_delta_p)]
+    laps_run = np.maximum(inp.race_length + delta, 1).astype(np.int32)
+    green = np.minimum(np.rint(_quantile(dr["green"], p.green_frac_q) * laps_run), laps_run).astype(np.int32)
+    L = laps_run[:, None]
+
+    # pace and the running order
+    start_pct = 1.0 - (inp.start.astype(np.float32) - 1.0) / max(d - 1, 1)
+    util = (p.b_skill * inp.skill + p.b_start * start_pct + inp.pit_shift).astype(np.float32)
+    scale = (np.exp(inp.model.aggression_spread * (inp.aggression - 0.5)) * inp.pit_scale).astype(np.float32)
+    pace = -np.log(-np.log(np.clip(dr["gumbel"], np.float32(1e-12), np.float32(1 - 1e-7))))
+    pace *= scale
+    pace += util
+    pace_order = np.argsort(-pace, axis=1).astype(np.int32)
+    pace_rank = np.empty((n, d), np.int16)
+    pace_rank[rows, pace_order] = np.arange(d, dtype=np.int16)
+
+    # own DNFs; given a DNF, u / p_own is uniform: it picks accident or not, then the lap
+    p_own = (1.0 - np.power(1.0 - np.clip(inp.shadow, 0.0, 1.0), p.own_dnf_ratio)).astype(np.float32)
+    own_s, own_d = np.nonzero(dr["dnf"] < p_own)
+    v = dr["dnf"][own_s, own_d] / p_own[own_d]
+    sh = p.own_accident_share
+    is_acc = v < sh
+    lap_u = np.where(is_acc, v / max(sh, 1e-9), (v - sh) / max(1.0 - sh, 1e-9))
+    out_lap = np.full((n, d), BIG, np.int32)
+    out_lap[own_s, own_d] = np.floor(_quantile(lap_u, p.own_dnf_lap_q) * laps_run[own_s]).astype(np.int32)
+    accident = np.zeros((n, d), bool)
+    accident[own_s[is_acc], own_d[is_acc]] = True
+
+    # multi-car incidents, near each other in the running order of the moment
+    n_inc = np.minimum(_inverse_cdf(dr["inc_count"], p.incident_count_p), MAX_INCIDENTS)
+    sizes = 2 + _inverse_cdf(dr["inc_size"], p.incident_size_p)
+    inc_frac = _quantile(dr["inc_lap"], p.incident_lap_q)
+    start_rank = (inp.start.astype(np.float32) - 1.0)[None, :]
+    reach = (0.5 + inp.aggression)[None, :]
+    involved_in = np.zeros((n, d), np.int8)
+    inc_laps = np.full((n, MAX_INCIDENTS), -1, np.int32)
+    inc_sizes = np.zeros((n, MAX_INCIDENTS), np.int16)
+    for m in range(int(n_inc.max(initial=0))):
+        act = np.flatnonzero(n_inc > m)
+        f = inc_frac[act, m][:, None]
+        lap = np.floor(inc_frac[act, m] * laps_run[act]).astype(np.int32)
+        pos = (1.0 - f) * start_rank + f * pace_rank[act]
+        center = dr["inc_center"][act, m][:, None] * (d - 1)
+        jitter = np.mod(dr["inc_hit"][act] + np.float32(0.6180339887 * (m + 1)), 1.0)
+        # the `size` cars still running nearest the centre (aggressive cars reach further)
+        key = np.abs(pos - center) / reach + 2.0 * jitter
+        key[out_lap[act] <= lap[:, None]] = np.inf
+        size = np.minimum(sizes[act, m], d)
+        thr = np.take_along_axis(np.sort(key, axis=1), (size - 1)[:, None], axis=1)
+        hit = (key <= thr) & np.isfinite(key)
+        hs, hd = np.nonzero(hit)
+        out_lap[act[hs], hd] = lap[hs]
+        involved_in[act[hs], hd] = m + 1
+        inc_laps[act, m] = lap
+        inc_sizes[act, m] = hit.sum(axis=1)
+    dnf = out_lap < L
+    # a race ends with a car running: if every car is out, the last one out is classified running
+    all_out = np.flatnonzero(dnf.all(axis=1))
+    if all_out.size:
+        key = out_lap[all_out].astype(np.int64) * (d + 1) + (d - pace_rank[all_out])
+        last = np.argmax(key, axis=1)
+        dnf[all_out, last] = False
+        out_lap[all_out, last] = BIG
+        involved_in[all_out, last] = 0
+        accident[all_out, last] = False
+
+    # classification: running cars by pace, then DNFs by laps completed
+    seq_dnf = np.take_along_axis(dnf, pace_order, axis=1)
+    key = np.arange(d, dtype=np.int32)[None, :].repeat(n, axis=0)
+    ds, dk_ = np.nonzero(seq_dnf)
+    if ds.size:
+        out_seq = out_lap[ds, pace_order[ds, dk_]]
+        key[ds, dk_] += d + (laps_run[ds] - np.minimum(out_seq, laps_run[ds])) * d
+    order = np.take_along_axis(pace_order, np.argsort(key, axis=1, kind="stable"), axis=1)
+    seq_running = ~np.take_along_axis(dnf, order, axis=1)
+
+    # laps completed in finishing order: laps down of running cars per finishing decile
+    # (lead-lap share, geometric laps down), monotone along the order; DNFs at their lap
+    decile = np.minimum((np.arange(d) * 10) // d, 9)
+    share = np.asarray(p.lead_lap_share, np.float32)[decile][None, :]
+    log_keep = np.log(np.clip(1.0 - 1.0 / np.maximum(np.asarray(p.laps_down_mean, np.float32)[decile], 1.0001), 1e-6, 1 - 1e-6))[None, :]
+    u = dr["down"]
+    q = np.clip((u - share) / np.maximum(1.0 - share, 1e-6), 1e-7, 1.0)
+    down = np.where(u >= share, 1 + np.floor(np.log(q) / log_keep), 0).astype(np.int32)
+    down[:, 0] = 0
+    down[~seq_running] = 0
+    np.maximum.accumulate(down, axis=1, out=down)
+    np.minimum(down, L - 1, out=down)
+    seq_laps = L - down
+    out_s, out_k = np.nonzero(~seq_running)
+    seq_laps[out_s, out_k] = np.minimum(out_lap[out_s, order[out_s, out_k]], laps_run[out_s])
+
+    # laps led from leader stints (driver columns)
+    laps_done = np.empty((n, d), np.int32)
+    laps_done[rows, order] = seq_laps
+    slots = dr["rank"].shape[1]
+    n_stints = 1 + _poisson_icdf(dr["stints"], p.lead_lambda, slots - 1)
+    laps_led, _ = allocate_laps_led(laps_run, n_stints, dr["stint_len"], dr["rank"], order,
+                                    np.argsort(inp.start), laps_done, p.lead_p, p.lead_kappa)
+    seq_led = np.take_along_axis(laps_led, order, axis=1)
+
+    # fastest laps: exact allocation of the green-flag laps (finishing order)
+    fin_pct = (1.0 - np.arange(d, dtype=np.float32) / max(d - 1, 1))[None, :]
+    seq_fl = allocate_fastest_laps(green, laps_run, seq_laps, fin_pct, seq_led, dr["fast_eps"], dr["fast_u"],
+                                   p.fast_phi, p.fast_psi, p.fast_sigma)
+
+    seq_start = inp.start[order]
+    position = np.arange(1, d + 1, dtype=np.int16)[None, :]
+    seq_dk = score("dk", seq_start, position, seq_led, seq_fl, seq_laps)
+    seq_fd = score("fd", seq_start, position, seq_led, seq_fl, seq_laps)
+
+    def to_drivers(seq: np.ndarray, dtype) -> np.ndarray:
+        out = np.empty((n, d), dtype)
+        out[rows, order] = seq
+        return out
+
+    finish = np.empty((n, d), np.int16)
+    finish[rows, order] = position
+    return {
+        "finish": finish,
+        "running": ~dnf,
+        "laps_completed": laps_done.astype(np.int16),
+        "laps_led": laps_led.astype(np.int16),
+        "fastest_laps": to_drivers(seq_fl, np.int16),
+        "dk": to_drivers(seq_dk, np.float32),
+        "fd": to_drivers(seq_fd, np.float32),
+        "incident": involved_in,
+        "laps_run": laps_run,
+        "green_laps": green,
+        "cautions": (p.stage_cautions + (inc_sizes > 0).sum(axis=1) + accident.sum(axis=1)).astype(np.int16),
+        "n_incidents": (inc_sizes > 0).sum(axis=1).astype(np.int16),
+        "incident_lap": inc_laps,
+        "incident_size": inc_sizes,
+        "n_stints": n_stints.astype(np.int16),
+    }
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class ScenarioSet:
+    """Simulated races: arrays (scenarios x drivers) plus the skeleton per scenario."""
+
+    inputs: SimInputs
+    seed: int
+    arrays: dict[str, np.ndarray]
+    valid: np.ndarray
+    rejections: dict[str, int]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    @property
+    def n(self) -> int:
+        return int(self.valid.size)
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.valid.sum())
+
+    @property
+    def driver_ids(self) -> tuple[str, ...]:
+        return self.inputs.driver_ids
+
+    @property
+    def start(self) -> np.ndarray:
+        return self.inputs.start
+
+    @property
+    def warning(self) -> str | None:
+        """Plain statement when the constraints leave too few scenarios to trust."""
+        if self.n_valid == 0:
+            return f"no scenario of {self.n} satisfies the laps-led bounds: loosen them"
+        if self.n_valid < 0.01 * self.n:
+            return (
+                f"only {self.n_valid} of {self.n} scenarios ({self.n_valid / self.n:.2%}) satisfy the laps-led bounds: "
+                "statistics from so few races are not reliable; loosen the bounds or simulate more"
+            )
+        return None
+
+    def points(self, site: str) -> np.ndarray:
+        """Fantasy points of the valid scenarios (n_valid x drivers)."""
+        return self.arrays["dk" if str(getattr(site, "value", site)) == "dk" else "fd"][self.valid]
+
+    def diagnostics(self, drivers: list[int] | None = None) -> ScenarioDiagnostics:
+        """ScenarioDiagnostics from the generated scenarios.
+
+        avg_laps_led: mean laps led per driver over valid scenarios (of ``drivers`` when
+        given, e.g. a lineup); avg_position_differential: for the whole field the mean
+        absolute start - finish (the signed mean is 0 by construction), for ``drivers`` the
+        signed mean of start - finish (the place differential they gain).
+        """
+        v = self.valid
+        nv = int(v.sum())
+        if nv == 0:
+            led = diff = float("nan")
+        else:
+            cols = slice(None) if drivers is None else drivers
+            led = float(self.laps_led[v][:, cols].mean())
+            d = self.start[cols].astype(np.float64)[None, :] - self.finish[v][:, cols]
+            diff = float(np.abs(d).mean()) if drivers is None else float(d.mean())
+        return ScenarioDiagnostics(
+            n_scenarios_generated=self.n,
+            n_valid=nv,
+            rejection_rate=float(1.0 - nv / self.n),
+            avg_laps_led=led if nv else 0.0,
+            avg_position_differential=diff if nv else 0.0,
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per-driver summary over valid scenarios: DK points (mean, median, p10, p90),
+        win / top-5 / top-10 / DNF rates, mean laps led and fastest laps."""
+        v = self.valid
+        fin, dk = self.finish[v], self.dk[v]
+        df = pd.DataFrame(
+            {
+                "driver_id": self.driver_ids,
+                "name": self.inputs.names,
+                "start": self.start,
+                "dk_mean": dk.mean(axis=0),
+                "dk_median": np.median(dk, axis=0),
+                "dk_p10": np.percentile(dk, 10, axis=0),
+                "dk_p90": np.percentile(dk, 90, axis=0),
+                "fd_mean": self.fd[v].mean(axis=0),
+                "finish_mean": fin.mean(axis=0),
+                "win": (fin == 1).mean(axis=0),
+                "top5": (fin <= 5).mean(axis=0),
+                "top10": (fin <= 10).mean(axis=0),
+                "dnf": (~self.running[v]).mean(axis=0),
+                "laps_led": self.laps_led[v].mean(axis=0),
+                "fastest_laps": self.fastest_laps[v].mean(axis=0),
+            }
+        ) if v.any() else pd.DataFrame({"driver_id": self.driver_ids, "name": self.inputs.names, "start": self.start})
+        return df
+
+    def skeleton(self) -> pd.DataFrame:
+        """One row per scenario: laps run, green-flag laps, cautions, incidents, stints, leaders, valid."""
+        return pd.DataFrame(
+            {
+                "scenario": np.arange(self.n),
+                "laps_run": self.laps_run,
+                "green_laps": self.green_laps,
+                "cautions": self.cautions,
+                "incidents": self.n_incidents,
+                "stints": self.n_stints,
+                "leaders": (self.laps_led > 0).sum(axis=1),
+                "dnf": (~self.running).sum(axis=1),
+                "valid": self.valid,
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format: one row per (scenario, driver)."""
+        n, d = self.finish.shape
+        return pd.DataFrame(
+            {
+                "scenario": np.repeat(np.arange(n, dtype=np.int32), d),
+                "driver_id": pd.Categorical.from_codes(np.tile(np.arange(d), n), categories=list(self.driver_ids)),
+                "finish": self.finish.ravel(),
+                "start": np.tile(self.start, n),
+                "status": pd.Categorical.from_codes((~self.running).ravel().astype(np.int8), categories=["running", "dnf"]),
+                "laps_completed": self.laps_completed.ravel(),
+                "laps_led": self.laps_led.ravel(),
+                "fastest_laps": self.fastest_laps.ravel(),
+                "dk_points": self.dk.ravel(),
+                "fd_points": self.fd.ravel(),
+                "valid": np.repeat(self.valid, d),
+            }
+        )
+
+
+def validate(inp: SimInputs, a: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, int]]:
+    """Check every scenario against the scenario constraints; returns (valid mask, rejection counts).
+
+    Checked: finishing positions are a permutation; laps led sum to the laps run (conservation
+    of laps); fastest laps sum to the green-flag laps, never above the laps run or a driver's
+    laps completed; per-driver laps-led bounds. Only the bounds can reject a scenario the
+    model generated; the other checks guard the generator itself.
+    """
+    n, d = a["finish"].shape
+    perm = np.sort(a["finish"], axis=1) == np.arange(1, d + 1)[None, :]
+    ok_perm = perm.all(axis=1)
+    ok_laps = a["laps_led"].sum(axis=1, dtype=np.int64) == a["laps_run"]
+    fl = a["fastest_laps"]
+    ok_fast = (fl.sum(axis=1, dtype=np.int64) == a["green_laps"]) & (a["green_laps"] <= a["laps_run"]) & (fl <= a["laps_completed"]).all(axis=1) & (fl >= 0).all(axis=1)
+    led = a["laps_led"]
+    ok_min = (led >= inp.min_led[None, :]).all(axis=1)
+    ok_max = ((inp.max_led[None, :] < 0) | (led <= inp.max_led[None, :])).all(axis=1)
+    valid = ok_perm & ok_laps & ok_fast & ok_min & ok_max
+    return valid, {
+        "permutation": int((~ok_perm).sum()),
+        "laps_conservation": int((~ok_laps).sum()),
+        "fastest_laps": int((~ok_fast).sum()),
+        "min_laps_led": int((~ok_min).sum()),
+        "max_laps_led": int((~ok_max).sum()),
+    }
+
+
+def simulate(
+    inputs: SimInputs,
+    n_scenarios: int,
+    seed: int,
+    *,
+    chunk_size: int = 5_000,
+    workers: int = 1,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+) -> ScenarioSet:
+    """Simulate ``n_scenarios`` races of ``inputs`` (see the module docstring).
+
+    Randomness comes per block of BLOCK scenarios from SeedSequence(seed).spawn, so results
+    do not depend on ``chunk_size`` (rounded up to whole blocks) or ``workers``. ``progress``
+    gets the fraction done after each chunk; ``cancel`` (a callable or an Event) is checked
+    between chunks and raises Cancelled.
+    """
+    if n_scenarios <= 0:
+        raise SimulationError(f"n_scenarios must be positive (got {n_scenarios})")
+    d = inputs.n_drivers
+    n_blocks = -(-n_scenarios // BLOCK)
+    seqs = np.random.SeedSequence(int(seed)).spawn(n_blocks)
+    sizes = [min(BLOCK, n_scenarios - b * BLOCK) for b in range(n_blocks)]
+    per_chunk = max(1, -(-int(chunk_size) // BLOCK))
+    chunks = [list(range(i, min(i + per_chunk, n_blocks))) for i in range(0, n_blocks, per_chunk)]
+    slots = stint_slots(inputs.params.lead_lambda)
+    is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
+
+    out: dict[str, np.ndarray] | None = None
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    done = 0
+    lock = threading.Lock()
+
+    def run(blocks: list[int]) -> tuple[int, dict[str, np.ndarray]]:
+        if is_cancelled():
+            raise Cancelled("cancelled")
+        gens = [np.random.default_rng(seqs[b]) for b in blocks]
+        return blocks[0], _simulate_chunk(inputs, _chunk_draws(gens, [sizes[b] for b in blocks], d, slots))
+
+    def store(first_block: int, res: dict[str, np.ndarray]) -> None:
+        nonlocal out, done
+        if out is None:
+            out = {k: np.empty((n_scenarios,) + v.shape[1:], v.dtype) for k, v in res.items()}
+        lo = offsets[first_block]
+        m = next(iter(res.values())).shape[0]
+        for k, v in res.items():
+            out[k][lo : lo + m] = v
+        with lock:
+            done += m
+        if progress is not None:
+            progress(done / n_scenarios)
+
+    if workers <= 1:
+        for blocks in chunks:
+            store(*run(blocks))
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run, blocks) for blocks in chunks]
+            try:
+                for f in futures:
+                    store(*f.result())
+            except Cancelled:
+                for f in futures:
+                    f.cancel()
+                raise
+    assert out is not None
+    valid, rejections = validate(inputs, out)
+    return ScenarioSet(inputs=inputs, seed=int(seed), arrays=out, valid=valid, rejections=rejections)
+
+
+def simulate_slate(slate: Slate, config: ScenarioConfig, seed: int, model: ModelParams | None = None, **kw) -> ScenarioSet:
+    """prepare + simulate in one call."""
+    return simulate(prepare(slate, config, model), config.n_scenarios, seed, **kw)
