@@ -162,12 +162,13 @@ def fit_stints(inp: dict[str, np.ndarray], reps: int = 8, seed: int = 7) -> dict
     rep = lambda a: np.repeat(a, reps, axis=0)  # noqa: E731
     pace, start, done, laps = rep(inp["pace"]), rep(inp["start"]), rep(inp["done"]), rep(inp["laps"])
     m = n * reps
-    u_k, u_l, u_r = rng.random(m), rng.random((m, MAX_STINTS)), rng.random((m, MAX_STINTS))
+    u_k, u_l = rng.random(m), rng.random((m, MAX_STINTS))
+    u_r, u_p = rng.random((m, MAX_STINTS)), rng.random((m, MAX_STINTS))
 
     def stats(theta) -> np.ndarray:
         lam, p, kappa = theta
         k = 1 + _poisson_icdf(u_k, lam, MAX_STINTS - 1)
-        led, _ = allocate_laps_led(laps, k, u_l, u_r, pace, start, done, p, kappa)
+        led, _ = allocate_laps_led(laps, k, u_l, u_r, u_p, pace, start, done, p, kappa)
         return np.array(_lead_stats(led, pace[:, 0]))
 
     def loss(theta) -> float:
@@ -363,6 +364,7 @@ def observed_statistics(history: History, seasons: tuple[int, ...] | None = None
         cl = rs[rs["incident"]].groupby("cluster").size()
         led = rs.pivot_table(index="race_id", columns="driver_id", values="led", fill_value=0).to_numpy()
         leaders, top = _lead_stats(led)
+        per_race_top = led.max(axis=1) / np.maximum(led.sum(axis=1), 1)
         laps = races.set_index("race_id").loc[ids, "race_laps"].astype(int)
         fl = loop.reindex(ids).dropna()
         rows[t] = {
@@ -372,7 +374,9 @@ def observed_statistics(history: History, seasons: tuple[int, ...] | None = None
             "incidents_per_race": len(cl) / len(ids),
             "incident_size": float(cl.mean()) if len(cl) else 0.0,
             "leaders": leaders,
+            "leaders_sd": float((led > 0).sum(axis=1).std()),
             "top_leader_share": top,
+            "top_leader_share_sd": float(per_race_top.std()),
             "fastest_share_of_laps": float((fl / laps.loc[fl.index]).mean()) if len(fl) else float("nan"),
         }
     return pd.DataFrame(rows).T
@@ -394,26 +398,35 @@ def simulated_statistics(history: History, seasons: tuple[int, ...] | None = Non
         except SimulationError:
             continue  # no race length before the track's first race in the history
         sims = simulate(inputs, n_per_race, seed + i)
-        a = acc.setdefault(race.track_type, {k: [] for k in ("dnf", "inc", "size", "leaders", "top", "fast")})
+        a = acc.setdefault(race.track_type, {k: [] for k in ("dnf", "inc", "size", "leaders", "top", "fast", "top_all", "leaders_all", "fast_all", "dnf_all")})
         a["dnf"].append(float((~sims.running).mean()))
+        a["dnf_all"].append((~sims.running).mean(axis=1))
         multi = sims.incident_size >= 2
         a["inc"].append(float(multi.sum(axis=1).mean()))
         a["size"].extend(sims.incident_size[multi].tolist())
-        leaders, top = _lead_stats(sims.laps_led.astype(np.int64))
+        led = sims.laps_led.astype(np.int64)
+        leaders, top = _lead_stats(led)
+        a["top_all"].append(led.max(axis=1) / np.maximum(led.sum(axis=1), 1))
+        a["leaders_all"].append((led > 0).sum(axis=1))
         a["leaders"].append(leaders)
         a["top"].append(top)
         a["fast"].append(float((sims.green_laps / sims.laps_run).mean()))
+        a["fast_all"].append(sims.green_laps / sims.laps_run)
         if progress:
             progress((i + 1) / len(races))
     rows = {
         t: {
             "races": len(a["dnf"]),
             "dnf_rate": float(np.mean(a["dnf"])),
+            "dnf_rate_sd": float(np.concatenate(a["dnf_all"]).std()),
             "incidents_per_race": float(np.mean(a["inc"])),
             "incident_size": float(np.mean(a["size"])) if a["size"] else 0.0,
             "leaders": float(np.mean(a["leaders"])),
+            "leaders_sd": float(np.concatenate(a["leaders_all"]).std()),
             "top_leader_share": float(np.mean(a["top"])),
+            "top_leader_share_sd": float(np.concatenate(a["top_all"]).std()),
             "fastest_share_of_laps": float(np.mean(a["fast"])),
+            "fastest_share_sd": float(np.concatenate(a["fast_all"]).std()),
         }
         for t, a in acc.items()
     }

@@ -252,7 +252,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     skill = np.array([d.skill for d in drivers] + [model.newcomer_skill] * fillers, dtype=np.float32)
     aggression = np.array([d.aggression for d in drivers] + [0.5] * fillers, dtype=np.float32)
     shadow = np.array([d.shadow_risk for d in drivers] + [model.league_dnf_rate] * fillers, dtype=np.float32)
-    pit = [d.pit_strategy.value for d in drivers] + ["STANDARD"] * fillers
+    pit = [PitStrategy(d.pit_strategy).value for d in drivers] + ["STANDARD"] * fillers
     shift = np.array([model.pit[p][0] for p in pit], dtype=np.float32)
     scale = np.array([model.pit[p][1] for p in pit], dtype=np.float32)
     start = np.array(starts + [None] * fillers, dtype=object)
@@ -287,33 +287,34 @@ def stint_slots(lam: float) -> int:
     return k + 1
 
 
-def _block_draws(gen: np.random.Generator, nb: int, d: int, k: int) -> dict[str, np.ndarray]:
-    """All the randomness of one block, in fixed shapes (given the inputs) and a fixed order."""
-    f32 = np.float32
-    return {
-        "gumbel": gen.random((nb, d), dtype=f32),
-        "dnf": gen.random((nb, d), dtype=f32),
-        "laps": gen.random(nb),
-        "green": gen.random(nb),
-        "inc_count": gen.random(nb),
-        "inc_size": gen.random((nb, MAX_INCIDENTS)),
-        "inc_lap": gen.random((nb, MAX_INCIDENTS)),
-        "inc_center": gen.random((nb, MAX_INCIDENTS)),
-        "inc_hit": gen.random((nb, d), dtype=f32),
-        "down": gen.random((nb, d), dtype=f32),
-        "stints": gen.random(nb),
-        "stint_len": gen.random((nb, k), dtype=f32),
-        "rank": gen.random((nb, k), dtype=f32),
-        "fast_eps": gen.standard_normal((nb, d), dtype=f32),
-        "fast_u": gen.random(nb),
-    }
+def _draw_layout(d: int, k: int) -> list[tuple[str, tuple[int, ...], type, str]]:
+    """The randomness of one scenario: (name, shape, dtype, kind), drawn in this order."""
+    f32, f64 = np.float32, np.float64
+    return [
+        ("gumbel", (d,), f32, "u"), ("dnf", (d,), f32, "u"), ("laps", (), f64, "u"), ("green", (), f64, "u"),
+        ("inc_count", (), f64, "u"), ("inc_size", (MAX_INCIDENTS,), f64, "u"), ("inc_lap", (MAX_INCIDENTS,), f64, "u"),
+        ("inc_center", (MAX_INCIDENTS,), f64, "u"), ("inc_hit", (d,), f32, "u"), ("down", (d,), f32, "u"),
+        ("stints", (), f64, "u"), ("stint_len", (k,), f32, "u"), ("rank", (k,), f32, "u"), ("phase", (k,), f32, "u"),
+        ("fast_eps", (d,), f32, "n"), ("fast_u", (), f64, "u"),
+    ]
 
 
 def _chunk_draws(gens: list[np.random.Generator], sizes: list[int], d: int, k: int) -> dict[str, np.ndarray]:
-    parts = [_block_draws(g, nb, d, k) for g, nb in zip(gens, sizes)]
-    if len(parts) == 1:
-        return parts[0]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    """All the randomness of a chunk: each block's generator fills its rows of every array,
+    in a fixed order and fixed shapes, so a block's draws do not depend on the chunking."""
+    n = sum(sizes)
+    layout = _draw_layout(d, k)
+    out = {name: np.empty((n,) + shape, dtype) for name, shape, dtype, _ in layout}
+    lo = 0
+    for gen, nb in zip(gens, sizes):
+        for name, _, dtype, kind in layout:
+            view = out[name][lo : lo + nb]
+            if kind == "u":
+                gen.random(out=view, dtype=dtype)
+            else:
+                gen.standard_normal(out=view, dtype=dtype)
+        lo += nb
+    return out
 
 
 def _inverse_cdf(u: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
@@ -337,7 +338,7 @@ def _poisson_icdf(u: np.ndarray, lam: float, kmax: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- core
 def allocate_laps_led(
-    laps_run: np.ndarray, n_stints: np.ndarray, u_len: np.ndarray, u_lead: np.ndarray,
+    laps_run: np.ndarray, n_stints: np.ndarray, u_len: np.ndarray, u_rank: np.ndarray, u_phase: np.ndarray,
     pace_order: np.ndarray, start_order: np.ndarray, laps_completed: np.ndarray, lead_p: float, lead_kappa: float,
     return_leaders: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -357,16 +358,15 @@ def allocate_laps_led(
     """
     n, d = pace_order.shape
     f32 = np.float32
-    kmax = min(u_lead.shape[1], int(n_stints.max()))
-    u_len, u_lead = u_len[:, :kmax], u_lead[:, :kmax]
+    kmax = min(u_rank.shape[1], int(n_stints.max()))
+    u_len, u_rank, u_phase = u_len[:, :kmax], u_rank[:, :kmax], u_phase[:, :kmax]
     L = laps_run.astype(np.int32)
     k_idx = np.arange(kmax, dtype=np.int32)[None, :]
     used = k_idx < n_stints[:, None]
     last = k_idx == (n_stints - 1)[:, None]
     frac = (np.arange(kmax, dtype=f32)[None, :] + f32(0.5)) / n_stints[:, None].astype(f32)
-    use_pace = u_lead < frac
-    v = np.where(use_pace, u_lead / frac, (u_lead - frac) / (f32(1.0) - frac))
-    r = np.floor(np.log(np.maximum(v, f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
+    use_pace = u_phase < frac
+    r = np.floor(np.log(np.maximum(u_rank, f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
     np.minimum(r, f32(d - 1), out=r)
     use_pace |= last
     r[last] = 0
@@ -382,16 +382,16 @@ def allocate_laps_led(
     ends[tail] = np.broadcast_to(L[:, None], ends.shape)[tail]
     np.maximum.accumulate(ends, axis=1, out=ends)
     lengths = np.diff(ends, axis=1, prepend=np.int32(0))
-    # one gather from [pace order | start order] per stint
-    table = np.concatenate([pace_order, np.broadcast_to(start_order, (n, d))], axis=1).astype(np.int32)
-    col = r.astype(np.int32) + np.where(use_pace, 0, d).astype(np.int32)
-    base = (np.arange(n, dtype=np.int64) * (2 * d))[:, None]
-    leader = table.ravel()[base + col]
+    ri = r.astype(np.int32)
+    dbase = (np.arange(n, dtype=np.int64) * d)[:, None]
+    start_order = np.asarray(start_order)
+    per_row_start = start_order.ndim == 2
+    from_start = np.take_along_axis(start_order, ri, axis=1) if per_row_start else start_order[ri]
+    leader = np.where(use_pace, pace_order.ravel()[dbase + ri], from_start)
     # replace leaders out of the race before their stint ends (only those entries)
     done_flat = laps_completed.ravel()
-    dbase = (np.arange(n, dtype=np.int64) * d)[:, None]
     bad_r, bad_k = np.nonzero((done_flat[dbase + leader] < ends) & (lengths > 0))
-    rr, up = col[bad_r, bad_k] % d, col[bad_r, bad_k] < d
+    rr, up = ri[bad_r, bad_k], use_pace[bad_r, bad_k]
     for _ in range(2 * d):
         if bad_r.size == 0:
             break
@@ -399,7 +399,7 @@ def allocate_laps_led(
         wrap = rr >= d
         up = up | wrap
         rr[wrap] = 0
-        cand = table[bad_r, rr + np.where(up, 0, d)]
+        cand = np.where(up, pace_order[bad_r, rr], start_order[bad_r, rr] if per_row_start else start_order[rr])
         ok = done_flat[bad_r.astype(np.int64) * d + cand] >= ends[bad_r, bad_k]
         leader[bad_r[ok], bad_k[ok]] = cand[ok]
         keep = ~ok
@@ -484,19 +484,20 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
     sizes = 2 + _inverse_cdf(dr["inc_size"], p.incident_size_p)
     inc_frac = _quantile(dr["inc_lap"], p.incident_lap_q)
     start_rank = (inp.start.astype(np.float32) - 1.0)[None, :]
-    reach = (0.5 + inp.aggression)[None, :]
+    reach = (np.float32(0.5) + inp.aggression)[None, :]
     involved_in = np.zeros((n, d), np.int8)
     inc_laps = np.full((n, MAX_INCIDENTS), -1, np.int32)
     inc_sizes = np.zeros((n, MAX_INCIDENTS), np.int16)
     for m in range(int(n_inc.max(initial=0))):
         act = np.flatnonzero(n_inc > m)
-        f = inc_frac[act, m][:, None]
+        f = inc_frac[act, m][:, None].astype(np.float32)
         lap = np.floor(inc_frac[act, m] * laps_run[act]).astype(np.int32)
-        pos = (1.0 - f) * start_rank + f * pace_rank[act]
-        center = dr["inc_center"][act, m][:, None] * (d - 1)
-        jitter = np.mod(dr["inc_hit"][act] + np.float32(0.6180339887 * (m + 1)), 1.0)
+        pos = (np.float32(1.0) - f) * start_rank + f * pace_rank[act]
+        center = (dr["inc_center"][act, m][:, None] * (d - 1)).astype(np.float32)
+        jitter = dr["inc_hit"][act] + np.float32((0.6180339887 * (m + 1)) % 1.0)  # a fresh uniform per incident
+        jitter -= jitter >= 1.0
         # the `size` cars still running nearest the centre (aggressive cars reach further)
-        key = np.abs(pos - center) / reach + 2.0 * jitter
+        key = np.abs(pos - center) / reach + np.float32(2.0) * jitter
         key[out_lap[act] <= lap[:, None]] = np.inf
         size = np.minimum(sizes[act, m], d)
         thr = np.take_along_axis(np.sort(key, axis=1), (size - 1)[:, None], axis=1)
@@ -548,7 +549,7 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
     laps_done[rows, order] = seq_laps
     slots = dr["rank"].shape[1]
     n_stints = 1 + _poisson_icdf(dr["stints"], p.lead_lambda, slots - 1)
-    laps_led, _ = allocate_laps_led(laps_run, n_stints, dr["stint_len"], dr["rank"], order,
+    laps_led, _ = allocate_laps_led(laps_run, n_stints, dr["stint_len"], dr["rank"], dr["phase"], order,
                                     np.argsort(inp.start), laps_done, p.lead_p, p.lead_kappa)
     seq_led = np.take_along_axis(laps_led, order, axis=1)
 

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,8 @@ PITWALL = str(Path(sys.executable).with_name("pitwall"))
 
 
 def run(*args, **kw):
-    return subprocess.run([PITWALL, *args], capture_output=True, text=True, timeout=120, **kw)
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([PITWALL, *args], capture_output=True, text=True, timeout=120, env=env, **kw)
 
 
 def test_data_check_reports_coverage():
@@ -47,3 +49,31 @@ def test_data_check_bad_extra_file(tmp_path):
     f.write_text("a,b\n1,2\n")
     out = run("data", "check", "--extra-results", str(f))
     assert out.returncode == 1 and "missing column(s)" in out.stderr
+
+
+def test_simulate_race_writes_scenarios(tmp_path):
+    out = tmp_path / "sims.parquet"
+    r = run("simulate", "--race", "2024-30", "--scenarios", "2000", "--seed", "3", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "Kyle Larson" in r.stdout and "diagnostics: generated 2,000, valid 2,000, rejection rate 0.000" in r.stdout
+    assert "Simulating 2,000 races" in r.stderr  # progress bar
+    df = pd.read_parquet(out)
+    assert list(df.columns) == ["scenario", "driver_id", "finish", "start", "status", "laps_completed", "laps_led",
+                                "fastest_laps", "dk_points", "fd_points"]
+    assert len(df) == 2000 * 38
+    per = df.groupby("scenario")
+    assert (per["finish"].nunique() == 38).all()
+    again = tmp_path / "again.parquet"
+    run("simulate", "--race", "2024-30", "--scenarios", "2000", "--seed", "3", "--out", str(again), "--workers", "2", "--chunk-size", "1000")
+    pd.testing.assert_frame_equal(df, pd.read_parquet(again))
+
+
+def test_simulate_salary_file_and_errors(tmp_path):
+    salaries = Path(__file__).resolve().parents[1] / "data" / "salaries" / "dk_2026-04-12_race08_bristol.csv"
+    r = run("simulate", "--slate", str(salaries), "--track", "bristol", "--scenarios", "1000")
+    assert r.returncode == 0, r.stderr
+    assert "estimated starting positions (from skill): 37 drivers" in r.stdout
+    r = run("simulate", "--slate", str(salaries), "--scenarios", "1000")
+    assert r.returncode == 1 and "the slate has no track" in r.stderr
+    r = run("simulate", "--race", "2031-1", "--scenarios", "100")
+    assert r.returncode == 1 and "race 2031-1 is not in the history" in r.stderr
