@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install run test data-check clean
+.PHONY: install run test data-check neo4j clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: install
 
 data-check: install
 	$(VENV)/bin/pitwall data check
+
+# a real Neo4j 5.26 for development on bolt://127.0.0.1:7687 (auth off); then PITWALL_ONTOLOGY_BACKEND=neo4j
+neo4j:
+	cd tools/neo4j && test -f target/neo4j-launcher-1.0.jar || mvn -q -B package -DskipTests
+	cd tools/neo4j && java -Xmx768m -cp "target/neo4j-launcher-1.0.jar:target/lib/*" pitwall.Neo4jLauncher 7687 ../../.pitwall/neo4j 128
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output build *.egg-info

@@ -14,6 +14,8 @@ from rich.table import Table
 app = typer.Typer(help="Pitwall: NASCAR DFS scenario lab.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="The shipped data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+onto_app = typer.Typer(help="The ontology: drivers, teams, manufacturers, tracks, races, rules.", no_args_is_help=True)
+app.add_typer(onto_app, name="ontology")
 console = Console()
 err = Console(stderr=True)
 
@@ -77,6 +79,114 @@ def data_check(
         raise typer.Exit(1)
     if not as_json:
         console.print("[green]integrity: ok[/green]")
+
+
+@onto_app.command("build")
+def ontology_build() -> None:
+    """Build the embedded ontology (data/ontology) from the shipped data, keeping its rules."""
+    import time
+
+    from engine.data import History
+    from engine.ontology.embedded import EmbeddedOntology
+    from engine.ontology.model import build_ontology
+
+    repo = EmbeddedOntology()
+    t = time.perf_counter()
+    with progress_bar("Building the ontology") as cb:
+        onto = build_ontology(History.load(), repo.rules())
+        cb(0.5)
+        counts = repo.write(onto)
+        cb(1.0)
+    console.print(f"built {repo.describe()} in {time.perf_counter() - t:.2f} s: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@onto_app.command("sync")
+def ontology_sync(
+    neo4j: str = typer.Option(..., "--neo4j", help="Bolt URI, e.g. bolt://127.0.0.1:7687"),
+    user: str = typer.Option(None, envvar="PITWALL_NEO4J_USER"),
+    password: str = typer.Option(None, envvar="PITWALL_NEO4J_PASSWORD"),
+) -> None:
+    """Write the whole embedded ontology to Neo4j (batched UNWIND ... MERGE; idempotent)."""
+    import time
+
+    from engine.ontology import OntologyUnavailable
+    from engine.ontology.embedded import EmbeddedOntology
+    from engine.ontology.neo4j_backend import Neo4jOntology
+
+    onto = EmbeddedOntology().read_all()
+    repo = Neo4jOntology(neo4j, user, password)
+    try:
+        version = repo.ping()
+        t = time.perf_counter()
+        with progress_bar(f"Syncing to {neo4j}") as cb:
+            counts = repo.write(onto)
+            cb(1.0)
+        elapsed = time.perf_counter() - t
+        differences = repo.read_all().differences(onto)
+    except OntologyUnavailable as exc:
+        fail(str(exc))
+    finally:
+        repo.close()
+    console.print(f"synced to Neo4j {version} at {neo4j} in {elapsed:.2f} s ({repo.queries} queries): "
+                  + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if differences:
+        fail("read back differs: " + "; ".join(differences))
+    console.print("read back: same facts as the embedded ontology")
+
+
+@onto_app.command("rules")
+def ontology_rules() -> None:
+    """List the rules stored in the ontology."""
+    from engine.constraints import describe_rule
+    from engine.ontology import open_with_fallback
+
+    repo, notice = open_with_fallback()
+    if notice:
+        err.print(f"[yellow]notice:[/yellow] {notice}")
+    for r in repo.rules():
+        console.print(f"{r.rule_id} [{'on' if r.enabled else 'off'}]: {describe_rule(r)}" + (f" - {r.description}" if r.description else ""))
+
+
+@app.command("constraints")
+def constraints_cmd(
+    race: str = typer.Option(None, help="a shipped race, SEASON-RACE"),
+    slate: str = typer.Option(None, help="a slate JSON or a DK/FD salary file"),
+    track: str = typer.Option(None, help="track id for a salary file"),
+    site: str = typer.Option("dk", help="dk or fd"),
+    rules: str = typer.Option(None, help="JSON file with a list of analyst rules"),
+    neo4j: str = typer.Option(None, "--neo4j", help="read the ontology from this Neo4j (default: settings)"),
+    as_json: bool = typer.Option(False, "--json", help="print the canonical JSON of the spec"),
+) -> None:
+    """Compile a slate's constraints: the spec in plain words and its hash."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from engine.constraints import ConstraintCompiler, SpecError, describe_spec
+    from engine.contracts import Rule
+    from engine.ontology import open_with_fallback
+    from engine.settings import Settings
+
+    s = load_slate_arg(race, slate, track)
+    analyst = []
+    if rules:
+        try:
+            analyst = TypeAdapter(list[Rule]).validate_json(open(rules).read())
+        except (OSError, ValidationError) as exc:
+            fail(f"{rules}: {exc}")
+    settings = Settings(ontology_backend="neo4j", neo4j_uri=neo4j) if neo4j else None
+    repo, notice = open_with_fallback(settings)
+    if notice:
+        err.print(f"[yellow]notice:[/yellow] {notice}")
+    try:
+        spec = ConstraintCompiler(repo).compile(s, site, analyst)
+    except (SpecError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(spec.canonical_json())
+        return
+    for line in describe_spec(spec):
+        console.print(f"- {line}")
+    console.print(f"ontology: {repo.describe()}")
+    console.print(f"constraint_spec_hash {spec.spec_hash}")
 
 
 def parse_seasons(text: str) -> tuple[int, ...]:

@@ -170,6 +170,68 @@ class OptimizationStatus(Contract):
     error: str | None = None
 
 
+class RuleKind(str, Enum):
+    MIN_STARTING_BEHIND = "min_starting_behind"  # at least k drivers starting at or behind `position`
+    MAX_PER_TEAM = "max_per_team"  # at most k drivers of one team (of `team`, or of every team)
+    MAX_PER_MANUFACTURER = "max_per_manufacturer"  # at most k of one manufacturer (or of every one)
+    GROUP = "group"  # at least `min` / at most `max` of `drivers`
+    LOCK = "lock"  # `drivers` in every lineup
+    EXCLUDE = "exclude"  # `drivers` in no lineup
+    EXPOSURE = "exposure"  # `drivers` in between `min` and `max` of the lineups
+    LAPS_LED = "laps_led"  # simulated races keep `drivers` between `min` and `max` laps led
+
+
+class Rule(Contract):
+    """A strategy rule, shared through the ontology or written by the analyst.
+
+    Scope (APPLIES_TO): a rule applies to a slate when its ``track_type`` and ``site`` (when
+    set) match; ``team`` / ``manufacturer`` / ``drivers`` say whom it is about.
+    """
+
+    rule_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    description: str = ""
+    kind: RuleKind
+    enabled: bool = True
+    track_type: str | None = None
+    site: Site | None = None
+    team: str | None = None
+    manufacturer: str | None = None
+    drivers: list[str] = Field(default_factory=list)
+    k: int | None = Field(default=None, ge=0, le=43)
+    position: int | None = Field(default=None, ge=1, le=43)
+    min: float | None = Field(default=None, ge=0)
+    max: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _params(self) -> "Rule":
+        need = {
+            RuleKind.MIN_STARTING_BEHIND: ("k", "position"),
+            RuleKind.MAX_PER_TEAM: ("k",),
+            RuleKind.MAX_PER_MANUFACTURER: ("k",),
+            RuleKind.GROUP: ("drivers",),
+            RuleKind.LOCK: ("drivers",),
+            RuleKind.EXCLUDE: ("drivers",),
+            RuleKind.EXPOSURE: ("drivers",),
+            RuleKind.LAPS_LED: ("drivers",),
+        }[self.kind]
+        missing = [f for f in need if not getattr(self, f) and getattr(self, f) != 0]
+        if missing:
+            raise ValueError(f"rule {self.rule_id!r} ({self.kind.value}) needs {', '.join(missing)}")
+        if self.kind in (RuleKind.GROUP, RuleKind.EXPOSURE, RuleKind.LAPS_LED) and self.min is None and self.max is None:
+            raise ValueError(f"rule {self.rule_id!r} ({self.kind.value}) needs min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"rule {self.rule_id!r}: min {self.min} is above max {self.max}")
+        if self.kind is RuleKind.EXPOSURE and (self.max or 0) > 1:
+            raise ValueError(f"rule {self.rule_id!r}: exposure is a fraction of lineups (0 to 1)")
+        return self
+
+    def applies(self, track_type: str | None, site: "Site | str | None") -> bool:
+        site_v = getattr(site, "value", site)
+        return self.enabled and (self.track_type is None or self.track_type == track_type) and (
+            self.site is None or self.site.value == site_v
+        )
+
+
 class SlateDriver(DriverConstraintsRequest):
     """A slate row: the contract's driver plus where its values came from.
 

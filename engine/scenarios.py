@@ -176,16 +176,26 @@ class SimInputs:
 
 
 def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelParams | None = None,
-            laps_led_bounds: dict[str, tuple[int, int | None]] | None = None, tracks: pd.DataFrame | None = None) -> SimInputs:
+            laps_led_bounds: dict[str, tuple[int, int | None]] | None = None, tracks: pd.DataFrame | None = None,
+            spec=None) -> SimInputs:
     """Check a slate and a scenario config and turn them into simulator inputs.
 
     Refuses, before simulating: fewer than 2 cars, an unknown track, no race length, and
     laps-led bounds that cannot hold together (minimums summing above the race length, or a
     driver's minimum above it), naming the drivers. Missing starting positions are filled
     with the free grid slots in order of skill, and listed in ``estimated_starts``.
-    ``laps_led_bounds`` (driver_id -> (min, max)) overrides the slate's own bounds (the
-    constraint spec passes its scenario constraints here).
+    ``laps_led_bounds`` (driver_id -> (min, max)) overrides the slate's own bounds. A
+    ``spec`` (engine.constraints.ConstraintSpec) supplies the scenario constraints: its
+    laps-led bounds, race length, field size and grid (estimated starts included).
     """
+    if spec is not None:
+        grid = {d.driver_id: d.start_position for d in spec.drivers}
+        slate = slate.model_copy(update={
+            "race_length": spec.race_length or slate.race_length,
+            "track_type": spec.track_type or slate.track_type,
+            "drivers": [d.model_copy(update={"start_position": grid.get(d.driver_id, d.start_position)}) for d in slate.drivers],
+        })
+        laps_led_bounds = {**{d.driver_id: (0, None) for d in slate.drivers}, **spec.laps_led_bounds()}
     model = model or load_params()
     track_type = slate.track_type
     if config is not None and config.track_id and (track_type is None or config.track_id != slate.track_id):
@@ -207,7 +217,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
         raise SimulationError("race length unknown: set scenario_config.race_length or the slate's race length")
 
     drivers = list(slate.drivers)  # excluded drivers still race; exclusion is a lineup rule
-    field_size = config.field_size if config and config.field_size else len(drivers)
+    field_size = config.field_size if config and config.field_size else (spec.field_size if spec is not None else len(drivers))
     if field_size < len(drivers):
         raise SimulationError(f"field_size {field_size} is below the {len(drivers)} drivers of the slate")
     if field_size < 2:
@@ -233,19 +243,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
         lo, hi = bounds.get(d.driver_id, (d.min_laps_led, d.max_laps_led))
         mins.append(int(lo or 0))
         maxs.append(-1 if hi is None else int(hi))
-    too_high = [(d, m) for d, m in zip(drivers, mins) if m > race_length]
-    if too_high:
-        raise SimulationError(
-            "min_laps_led above the race length "
-            f"({race_length} laps): " + ", ".join(f"{d.name or d.driver_id} ({m})" for d, m in too_high)
-        )
-    if sum(mins) > race_length:
-        named = [(d, m) for d, m in zip(drivers, mins) if m > 0]
-        listing = " + ".join(f"{d.name or d.driver_id} {m}" for d, m in named)
-        raise SimulationError(f"minimum laps led add up to {sum(mins)} ({listing}), more than the {race_length} race laps")
-    bad = [d for d, lo, hi in zip(drivers, mins, maxs) if hi >= 0 and lo > hi]
-    if bad:
-        raise SimulationError("min_laps_led above max_laps_led: " + ", ".join(d.name or d.driver_id for d in bad))
+    check_laps_led_bounds([d.name or d.driver_id for d in drivers], mins, maxs, race_length)
 
     ids = [d.driver_id for d in drivers] + [f"field-car-{k + 1}" for k in range(fillers)]
     names = [d.name or d.driver_id for d in drivers] + [f"Field car {k + 1}" for k in range(fillers)]
@@ -255,25 +253,44 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     pit = [PitStrategy(d.pit_strategy).value for d in drivers] + ["STANDARD"] * fillers
     shift = np.array([model.pit[p][0] for p in pit], dtype=np.float32)
     scale = np.array([model.pit[p][1] for p in pit], dtype=np.float32)
-    start = np.array(starts + [None] * fillers, dtype=object)
-    free = sorted(set(range(1, field_size + 1)) - set(given))
-    missing = [i for i, s in enumerate(start) if s is None]
-    estimated = []
-    if missing:
-        by_skill = sorted(missing, key=lambda i: (-float(skill[i]), ids[i]))
-        for i, pos in zip(by_skill, free):
-            start[i] = pos
-            if i < len(drivers):
-                estimated.append(ids[i])
+    start, estimated_idx = estimate_starts(starts + [None] * fillers, skill.tolist(), ids, field_size)
+    estimated = [ids[i] for i in estimated_idx if i < len(drivers)]
     mins += [0] * fillers
     maxs += [-1] * fillers
     return SimInputs(
-        driver_ids=tuple(ids), names=tuple(names), start=start.astype(np.int16), skill=skill,
+        driver_ids=tuple(ids), names=tuple(names), start=np.array(start, dtype=np.int16), skill=skill,
         aggression=aggression, shadow=shadow, pit_shift=shift, pit_scale=scale,
         min_led=np.array(mins, dtype=np.int32), max_led=np.array(maxs, dtype=np.int32),
         race_length=int(race_length), track_type=track_type, params=params, model=model,
         estimated_starts=tuple(estimated), fillers=fillers,
     )
+
+
+def estimate_starts(starts: list[int | None], skill: list[float], ids: list[str], field_size: int) -> tuple[list[int], list[int]]:
+    """Fill missing grid positions with the free slots in order of skill (best first, ties
+    by id); returns the full grid and the indices that were estimated."""
+    given = {s for s in starts if s is not None}
+    free = sorted(set(range(1, field_size + 1)) - given)
+    missing = sorted((i for i, s in enumerate(starts) if s is None), key=lambda i: (-float(skill[i]), ids[i]))
+    grid = list(starts)
+    for i, pos in zip(missing, free):
+        grid[i] = pos
+    return [int(g) for g in grid], sorted(missing)
+
+
+def check_laps_led_bounds(names: list[str], mins: list[int], maxs: list[int], race_length: int) -> None:
+    """Refuse laps-led bounds that cannot hold together, naming the drivers (maxs: -1 = none)."""
+    too_high = [(n, m) for n, m in zip(names, mins) if m > race_length]
+    if too_high:
+        raise SimulationError(
+            f"min_laps_led above the race length ({race_length} laps): " + ", ".join(f"{n} ({m})" for n, m in too_high)
+        )
+    if sum(mins) > race_length:
+        listing = " + ".join(f"{n} {m}" for n, m in zip(names, mins) if m > 0)
+        raise SimulationError(f"minimum laps led add up to {sum(mins)} ({listing}), more than the {race_length} race laps")
+    bad = [n for n, lo, hi in zip(names, mins, maxs) if hi >= 0 and lo > hi]
+    if bad:
+        raise SimulationError("min_laps_led above max_laps_led: " + ", ".join(bad))
 
 
 # ----------------------------------------------------------------------------- randomness

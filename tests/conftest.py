@@ -1,8 +1,87 @@
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from engine.data import History
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCHER = ROOT / "tools" / "neo4j"
+REPORT: list[str] = []
 
 
 @pytest.fixture(scope="session")
 def history() -> History:
     return History.load()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the Neo4j tests must run in CI, but: {reason}", pytrace=False)
+    pytest.skip(f"Neo4j tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory):
+    """A real Neo4j 5.26 Community server (tools/neo4j launcher) on a free loopback port."""
+    java, mvn = shutil.which("java"), shutil.which("mvn")
+    if not java or not mvn:
+        _unavailable(f"java ({java or 'missing'}) and mvn ({mvn or 'missing'}) are needed")
+    jar = LAUNCHER / "target" / "neo4j-launcher-1.0.jar"
+    if not jar.exists() or not (LAUNCHER / "target" / "lib").exists():
+        t = time.perf_counter()
+        build = subprocess.run([mvn, "-q", "-B", "package", "-DskipTests"], cwd=LAUNCHER, capture_output=True, text=True, timeout=1200)
+        if build.returncode != 0:
+            _unavailable(f"mvn package failed: {build.stdout[-2000:]}{build.stderr[-2000:]}")
+        REPORT.append(f"neo4j launcher built with Maven in {time.perf_counter() - t:.1f} s")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("neo4j")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [java, "-Xmx768m", "-cp", f"{jar}{os.pathsep}{LAUNCHER / 'target' / 'lib'}/*", "pitwall.Neo4jLauncher", str(port), str(data), "64"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def pump():
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("READY"):
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(180) or proc.poll() is not None:
+        proc.kill()
+        _unavailable("the server did not start within 180 s: " + " | ".join(lines[-20:]))
+    ready_line = next(line for line in lines if line.startswith("READY"))
+    _, uri, version, _ = ready_line.split()
+    REPORT.append(f"Neo4j {version} ready at {uri} in {time.perf_counter() - t0:.1f} s (process start to Bolt accepting)")
+    yield {"uri": uri, "version": version}
+    proc.stdin.close()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def report() -> list[str]:
+    """Lines printed at the end of the run (measured figures worth seeing)."""
+    return REPORT
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in REPORT:
+        terminalreporter.write_line(line)

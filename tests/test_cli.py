@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 PITWALL = str(Path(sys.executable).with_name("pitwall"))
 
@@ -77,3 +78,29 @@ def test_simulate_salary_file_and_errors(tmp_path):
     assert r.returncode == 1 and "the slate has no track" in r.stderr
     r = run("simulate", "--race", "2031-1", "--scenarios", "100")
     assert r.returncode == 1 and "race 2031-1 is not in the history" in r.stderr
+
+
+@pytest.mark.neo4j
+def test_ontology_sync_and_constraints_on_neo4j(neo4j_server):
+    uri = neo4j_server["uri"]
+    r = run("ontology", "sync", "--neo4j", uri)
+    assert r.returncode == 0, r.stderr
+    assert f"synced to Neo4j {neo4j_server['version']} at {uri}" in r.stdout and "read back: same facts" in r.stdout
+    a = run("constraints", "--race", "2024-10", "--neo4j", uri)
+    b = run("constraints", "--race", "2024-10")
+    assert a.returncode == 0 and "at least 3 drivers starting 20th or worse (superspeedway-place-differential)" in a.stdout
+    assert f"ontology: neo4j ({uri})" in a.stdout and "ontology: embedded" in b.stdout
+    hash_a = a.stdout.split("constraint_spec_hash")[1].split()[0]
+    assert len(hash_a) == 64 and hash_a == b.stdout.split("constraint_spec_hash")[1].split()[0]
+
+
+def test_constraints_fallback_and_errors(tmp_path):
+    r = run("constraints", "--race", "2024-10", "--neo4j", "bolt://127.0.0.1:9")
+    assert r.returncode == 0 and "Neo4j at bolt://127.0.0.1:9 is unreachable" in r.stderr and "using the embedded ontology" in r.stderr
+    rules = tmp_path / "rules.json"
+    rules.write_text('[{"rule_id": "x", "kind": "lock", "drivers": ["kyle-larson", "denny-hamlin"]},'
+                     ' {"rule_id": "y", "kind": "exclude", "drivers": ["kyle-larson"]}]')
+    r = run("constraints", "--race", "2024-10", "--rules", str(rules))
+    assert r.returncode == 1 and "Kyle Larson is locked (rule 'x') and excluded (rule 'y')" in r.stderr
+    r = run("ontology", "sync", "--neo4j", "bolt://127.0.0.1:9")
+    assert r.returncode == 1 and "Neo4j at bolt://127.0.0.1:9 is unreachable" in r.stderr

@@ -1,0 +1,29 @@
+"""Settings from the environment (prefix PITWALL_) or a .env file; embedded defaults need nothing."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PITWALL_", env_file=".env", extra="ignore")
+
+    ontology_backend: Literal["embedded", "neo4j"] = "embedded"
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str | None = None
+    neo4j_password: str | None = None
+    neo4j_timeout_s: float = 5.0
+    state_dir: Path = Field(default=Path(".pitwall"), description="jobs database, saved slates, cached backtests")
+    cors_origins: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int = 120
+    max_body_bytes: int = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
