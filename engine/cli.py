@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 import typer
@@ -295,27 +296,117 @@ def simulate_cmd(
         console.print(f"wrote {out}")
 
 
-def load_slate_arg(race: str | None, slate: str | None, track: str | None):
-    """The slate named on the command line: a shipped race, a slate JSON or a salary file."""
+def load_slate_arg(race: str | None, slate: str | None, track: str | None, salaries: str | None = None, date: str | None = None):
+    """The slate named on the command line: a shipped race, a slate JSON, or a salary file
+    (a shipped one takes its race, date and track from the manifest)."""
     from pathlib import Path
 
     from engine.contracts import ContractError, parse_slate
-    from engine.data import DataError, History
+    from engine.data import DATA_DIR, DataError, History, salary_manifest
     from engine.salaries import SalaryImportError, read_salary_file
-    from engine.slates import build_slate, slate_from_salaries
+    from engine.slates import build_slate, game_date, shipped_salary_slate, slate_from_salaries
 
-    if bool(race) == bool(slate):
-        fail("give exactly one of --race SEASON-RACE or --slate FILE")
+    if sum(bool(x) for x in (race, slate, salaries)) != 1:
+        fail("give exactly one of --race SEASON-RACE, --slate FILE or --salaries FILE")
     history = History.load()
     try:
         if race:
             return build_slate(race, history)
-        path = Path(slate)
+        path = Path(slate or salaries)
         if path.suffix == ".json":
             return parse_slate(json.loads(path.read_text()))
-        return slate_from_salaries(read_salary_file(path), history, track_id=track)
+        shipped = DATA_DIR / "salaries" / path.name
+        if path.resolve() == shipped.resolve() and path.name in salary_manifest().index and not track and not date:
+            return shipped_salary_slate(path.name, history)  # race, date and track from the manifest
+        sf = read_salary_file(path)
+        return slate_from_salaries(sf, history, track_id=track, date=date or game_date(sf.game_info))
     except (DataError, SalaryImportError, ContractError, OSError, json.JSONDecodeError) as exc:
         fail(str(exc))
+
+
+@app.command("optimize")
+def optimize_cmd(
+    race: str = typer.Option(None, help="a shipped race, SEASON-RACE (needs salaries in the slate)"),
+    slate: str = typer.Option(None, help="a slate JSON (as saved by the app) or a salary file"),
+    salaries: str = typer.Option(None, help="a DraftKings DKSalaries.csv or FanDuel player list"),
+    track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
+    date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
+    site: str = typer.Option("dk", help="dk or fd"),
+    lineups: int = typer.Option(20, help="number of lineups"),
+    scenarios: int = typer.Option(10_000, help="simulated races"),
+    objective: str = typer.Option("mean", help="mean | ceiling | cvar | target"),
+    target: float = typer.Option(None, help="target score for --objective target (default: p90 of the mean-optimal lineup)"),
+    seed: int = typer.Option(0),
+    min_unique: int = typer.Option(1, help="at least this many different drivers between any two lineups"),
+    solver: str = typer.Option("cbc", help="cbc | highs"),
+    sim_precision: bool = typer.Option(False, help="build each lineup on its own resample of the simulated races"),
+    rules: str = typer.Option(None, help="JSON file with analyst rules"),
+    out: str = typer.Option(None, help="upload CSV for the site"),
+    json_out: str = typer.Option(None, "--json", help="summary JSON: lineups, exposures, optimal%, spec hash"),
+    entries: str = typer.Option(None, help="a DKEntries.csv to fill with the lineups"),
+    entries_out: str = typer.Option(None, help="where to write the filled DKEntries.csv"),
+) -> None:
+    """Simulate a slate and build lineups; prints lineups, exposures and optimal%."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from engine.constraints import SpecError
+    from engine.contracts import Rule
+    from engine.exports import ExportError, fill_dk_entries, lineups_csv
+    from engine.ontology import open_with_fallback
+    from engine.optimizer import OptimizerError
+    from engine.pipeline import OptimizeSettings, run_optimize
+    from engine.scenarios import SimulationError
+
+    s = load_slate_arg(race, slate, track, salaries, date)
+    try:
+        analyst = TypeAdapter(list[Rule]).validate_json(open(rules).read()) if rules else []
+        settings = OptimizeSettings(site=site, n_lineups=lineups, n_scenarios=scenarios, objective=objective, seed=seed,
+                                    min_unique=min_unique, solver=solver, sim_precision=sim_precision, target=target, rules=analyst)
+    except (OSError, ValidationError) as exc:
+        fail(str(exc))
+    repo, notice = open_with_fallback()
+    if notice:
+        err.print(f"[yellow]notice:[/yellow] {notice}")
+    try:
+        with progress_bar(f"Optimizing {s.slate_id}") as cb:
+            run = run_optimize(s, settings, repo, progress=cb)
+    except (SpecError, OptimizerError, SimulationError) as exc:
+        fail(str(exc))
+    summary = run.summary()
+    t = Table(title=f"{lineups} {site.upper()} lineups ({objective}) on {run.scenarios.n_valid:,} simulated races")
+    for c in ("#", "drivers", "salary", "mean", "p10", "p90"):
+        t.add_column(c, justify="left" if c == "drivers" else "right")
+    for r in summary["lineups"]:
+        t.add_row(str(r["lineup"]), ", ".join(r["drivers"]), f"{r['salary']:,}", f"{r['mean']:.1f}", f"{r['p10']:.1f}", f"{r['p90']:.1f}")
+    console.print(t)
+    e = Table(title="exposures and optimal%")
+    for c in ("driver", "exposure", "optimal %"):
+        e.add_column(c, justify="left" if c == "driver" else "right")
+    opt = {r["driver_id"]: r["optimal_pct"] for r in summary.get("optimal_pct", [])}
+    for r in summary["exposures"]:
+        e.add_row(r["name"], f"{100 * r['exposure']:.0f}%", f"{100 * opt.get(r['driver_id'], 0):.1f}%")
+    console.print(e)
+    for line in summary["estimated"]:
+        console.print(f"estimated: {line}")
+    for line in summary["notes"]:
+        console.print(f"note: {line}")
+    console.print(f"constraint_spec_hash {summary['constraint_spec_hash']}")
+    ids = [r["driver_ids"] for r in summary["lineups"]]
+    try:
+        if out:
+            Path(out).write_text(lineups_csv(s, site, ids))
+            console.print(f"wrote {out}")
+        if entries:
+            filled, notes = fill_dk_entries(Path(entries).read_text(encoding="utf-8-sig"), s, ids)
+            Path(entries_out or "DKEntries-filled.csv").write_text(filled)
+            for n in notes:
+                console.print(f"entries: {n}")
+            console.print(f"wrote {entries_out or 'DKEntries-filled.csv'}")
+    except (ExportError, OSError) as exc:
+        fail(str(exc))
+    if json_out:
+        Path(json_out).write_text(json.dumps(summary, indent=1))
+        console.print(f"wrote {json_out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,12 @@ from engine.contracts import Site
 _NAME_ID = re.compile(r"^\s*(?P<name>.+?)\s*\((?P<id>[^()]+)\)\s*$")
 
 
+def split_name_id(cell: str) -> tuple[str, str] | None:
+    """"Kyle Larson (112)" -> ("Kyle Larson", "112"); None when the cell is not of that form."""
+    m = _NAME_ID.match(cell)
+    return (m["name"], m["id"].strip()) if m else None
+
+
 class SalaryImportError(ValueError):
     """The file cannot be imported; ``problems`` lists each bad row or header problem."""
 
@@ -93,14 +99,14 @@ def _draftkings(df: pd.DataFrame, source: str) -> SalaryFile:
         name, pid = r.get("Name", "").strip(), str(r.get("ID", "")).strip()
         combined = r.get("Name + ID", "").strip()
         if combined:
-            m = _NAME_ID.match(combined)
-            if not m:
+            parts = split_name_id(combined)
+            if parts is None:
                 problems.append(f"line {line}: 'Name + ID' cell {combined!r} is not of the form 'Name (ID)'")
             else:
-                name = name or m["name"]
-                if pid and pid != m["id"].strip():
+                name = name or parts[0]
+                if pid and pid != parts[1]:
                     problems.append(f"line {line} ({name}): ID {pid!r} differs from the id in 'Name + ID' {combined!r}")
-                pid = pid or m["id"].strip()
+                pid = pid or parts[1]
         names.append(name)
         ids.append(pid)
     game = next((g for g in df.get("Game Info", pd.Series(dtype=str)) if g.strip()), None)

@@ -253,6 +253,14 @@ def slate_from_salaries(
     )
 
 
+def game_date(game_info: str | None) -> str | None:
+    """The date in a DraftKings "Game Info" cell ("Bass Pro Shops 500 04/12/2026 ..."), ISO formatted."""
+    import re
+
+    m = re.search(r"(\d{2})/(\d{2})/(\d{4})", game_info or "")
+    return f"{m[3]}-{m[1]}-{m[2]}" if m else None
+
+
 def shipped_salary_slate(file: str, history: History, data_dir: Path = DATA_DIR) -> Slate:
     """The slate of a shipped 2026 salary file, with its race, date and track from the manifest."""
     manifest = salary_manifest(data_dir)

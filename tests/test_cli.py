@@ -74,8 +74,12 @@ def test_simulate_salary_file_and_errors(tmp_path):
     r = run("simulate", "--slate", str(salaries), "--track", "bristol", "--scenarios", "1000")
     assert r.returncode == 0, r.stderr
     assert "estimated starting positions (from skill): 37 drivers" in r.stdout
-    r = run("simulate", "--slate", str(salaries), "--scenarios", "1000")
+    copy = tmp_path / "DKSalaries.csv"  # not a shipped file: no manifest, so no track
+    copy.write_bytes(salaries.read_bytes())
+    r = run("simulate", "--slate", str(copy), "--scenarios", "1000")
     assert r.returncode == 1 and "the slate has no track" in r.stderr
+    r = run("simulate", "--slate", str(salaries), "--scenarios", "1000")
+    assert r.returncode == 0 and "Bass Pro Shops 500" in r.stdout
     r = run("simulate", "--race", "2031-1", "--scenarios", "100")
     assert r.returncode == 1 and "race 2031-1 is not in the history" in r.stderr
 
@@ -104,3 +108,20 @@ def test_constraints_fallback_and_errors(tmp_path):
     assert r.returncode == 1 and "Kyle Larson is locked (rule 'x') and excluded (rule 'y')" in r.stderr
     r = run("ontology", "sync", "--neo4j", "bolt://127.0.0.1:9")
     assert r.returncode == 1 and "Neo4j at bolt://127.0.0.1:9 is unreachable" in r.stderr
+
+
+def test_optimize_salary_file(tmp_path):
+    salaries = Path(__file__).resolve().parents[1] / "data" / "salaries" / "dk_2026-04-12_race08_bristol.csv"
+    out, summary = tmp_path / "lineups.csv", tmp_path / "summary.json"
+    r = run("optimize", "--salaries", str(salaries), "--site", "dk", "--lineups", "4", "--scenarios", "2000",
+            "--objective", "mean", "--seed", "2", "--min-unique", "2", "--out", str(out), "--json", str(summary))
+    assert r.returncode == 0, r.stderr
+    assert "Optimizing" in r.stderr and "exposures and optimal%" in r.stdout
+    assert "estimated: starting positions estimated from skill for 37 driver(s)" in r.stdout
+    data = json.loads(summary.read_text())
+    assert len(data["lineups"]) == 4 and len(data["constraint_spec_hash"]) == 64
+    assert data["exposures"] and data["optimal_pct"] and data["top_optimal_lineups"]
+    rows = out.read_text().splitlines()
+    assert rows[0] == "D,D,D,D,D,D" and len(rows) == 5
+    r = run("optimize", "--race", "2024-30", "--lineups", "2", "--scenarios", "1000")
+    assert r.returncode == 1 and "no salary for 38 driver(s)" in r.stderr

@@ -1,0 +1,131 @@
+"""One optimize run, shared by the CLI, the app and the API: compile the constraints,
+simulate, build the portfolio, compute optimal%, and summarize what was estimated."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from pydantic import Field
+
+from engine.constraints import ConstraintCompiler, ConstraintSpec
+from engine.contracts import Contract, Rule, ScenarioConfig, Site, Slate
+from engine.ontology import OntologyRepository
+from engine.optimizer import OBJECTIVES, OptimalResult, Portfolio, build_portfolio, optimal_lineups
+from engine.scenarios import ScenarioSet, SimInputs, prepare, simulate
+
+
+class OptimizeSettings(Contract):
+    """What the analyst chose for a run (everything that changes the result)."""
+
+    site: Site = Site.DK
+    n_lineups: int = Field(default=20, ge=1, le=500)
+    n_scenarios: int = Field(default=10_000, gt=0, le=1_000_000)
+    objective: str = Field(default="mean", pattern="^(" + "|".join(OBJECTIVES) + ")$")
+    seed: int = Field(default=0, ge=0)
+    min_unique: int = Field(default=1, ge=0, le=6)
+    solver: str = Field(default="cbc", pattern="^(cbc|highs)$")
+    sim_precision: bool = False
+    target: float | None = None
+    salary_cap: int | None = Field(default=None, gt=0)
+    optimal_pct: bool = True
+    rules: list[Rule] = Field(default_factory=list)
+
+
+@dataclass
+class OptimizeRun:
+    slate: Slate
+    settings: OptimizeSettings
+    spec: ConstraintSpec
+    inputs: SimInputs
+    scenarios: ScenarioSet
+    portfolio: Portfolio
+    optimal: OptimalResult | None
+    seconds: dict[str, float] = field(default_factory=dict)
+    estimated: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> np.ndarray:
+        return self.scenarios.points(self.settings.site)[:, self.columns]
+
+    @property
+    def columns(self) -> list[int]:
+        return [self.inputs.driver_ids.index(d.driver_id) for d in self.spec.drivers]
+
+    def summary(self) -> dict:
+        """JSON-ready: lineups, exposures, optimal%, the spec hash, diagnostics, estimates."""
+        p = self.portfolio.problem
+        names = dict(zip(p.ids, p.names))
+        out = {
+            "slate_id": self.slate.slate_id,
+            "site": self.settings.site.value,
+            "objective": self.settings.objective,
+            "seed": self.settings.seed,
+            "constraint_spec_hash": self.spec.spec_hash,
+            "lineups": self.portfolio.lineup_table(),
+            "exposures": self.portfolio.exposure_table(),
+            "scenario_diagnostics": self.scenarios.diagnostics().model_dump(),
+            "estimated": self.estimated,
+            "notes": self.spec.notes + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+        if self.portfolio.target is not None:
+            out["target_score"] = round(self.portfolio.target, 2)
+        if self.optimal is not None:
+            out["optimal_pct"] = sorted(
+                ({"driver_id": p.ids[i], "name": p.names[i], "optimal_pct": round(float(v), 4)}
+                 for i, v in enumerate(self.optimal.optimal_pct) if v > 0), key=lambda r: -r["optimal_pct"])
+            out["top_optimal_lineups"] = [
+                {"drivers": [names[p.ids[i]] for i in lu], "share": round(share, 4)} for lu, share in self.optimal.top_lineups(10)
+            ]
+            out["optimal_resolved_by_milp"] = self.optimal.resolved_by_milp
+        return out
+
+
+def estimated_values(slate: Slate, spec: ConstraintSpec) -> list[str]:
+    """Which values of the run were estimated rather than read from a source."""
+    out = []
+    starts = [d.name for d in spec.drivers if d.start_estimated]
+    if starts:
+        out.append(f"starting positions estimated from skill for {len(starts)} driver(s): {', '.join(starts)}")
+    for field_name in ("skill", "aggression", "shadow_risk"):
+        who = [d.name or d.driver_id for d in slate.drivers if field_name in d.estimated]
+        if who:
+            out.append(f"{field_name} set to the newcomer prior (no Cup history) for {', '.join(who)}")
+    if slate.unmatched:
+        out.append(f"not matched to Cup history: {'; '.join(slate.unmatched)}")
+    return out
+
+
+def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository,
+                 progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
+                 config: ScenarioConfig | None = None) -> OptimizeRun:
+    """Compile, simulate, optimize: progress 0-0.05 compile, to 0.6 simulate, to 0.7 optimal%, to 1 lineups."""
+    step = progress or (lambda f: None)
+    seconds = {}
+    t = time.perf_counter()
+    spec = ConstraintCompiler(repository).compile(slate, settings.site, settings.rules, salary_cap=settings.salary_cap,
+                                                  field_size=config.field_size if config else None)
+    inputs = prepare(slate, config, spec=spec)
+    seconds["compile"] = time.perf_counter() - t
+    step(0.05)
+    t = time.perf_counter()
+    sims = simulate(inputs, settings.n_scenarios, settings.seed, progress=lambda f: step(0.05 + 0.55 * f), cancel=cancel)
+    seconds["simulate"] = time.perf_counter() - t
+    cols = [inputs.driver_ids.index(d.driver_id) for d in spec.drivers]
+    points = sims.points(settings.site)[:, cols]
+    optimal = None
+    if settings.optimal_pct or settings.objective != "mean":
+        t = time.perf_counter()
+        optimal = optimal_lineups(spec, points, solver=settings.solver, progress=lambda f: step(0.6 + 0.1 * f))
+        seconds["optimal_pct"] = time.perf_counter() - t
+    t = time.perf_counter()
+    portfolio = build_portfolio(spec, points, settings.n_lineups, settings.objective, min_unique=settings.min_unique,
+                                solver=settings.solver, seed=settings.seed, sim_precision=settings.sim_precision,
+                                target=settings.target, optimal=optimal, progress=lambda f: step(0.7 + 0.3 * f), cancel=cancel)
+    seconds["lineups"] = time.perf_counter() - t
+    step(1.0)
+    return OptimizeRun(slate=slate, settings=settings, spec=spec, inputs=inputs, scenarios=sims, portfolio=portfolio,
+                       optimal=optimal, seconds=seconds, estimated=estimated_values(slate, spec))
