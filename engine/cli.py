@@ -190,6 +190,59 @@ def constraints_cmd(
     console.print(f"constraint_spec_hash {spec.spec_hash}")
 
 
+@app.command("backtest")
+def backtest_cmd(
+    seasons: str = typer.Option("2022-2024", help="seasons to score (after the model's fit seasons)"),
+    track_type: str = typer.Option(None, help="only races of this track type"),
+    scenarios: int = typer.Option(2000, help="simulated races per race"),
+    seed: int = typer.Option(0),
+    json_out: str = typer.Option(None, "--json", help="report.json (docs/calibration.json is the one the optimize response reads)"),
+    html_out: str = typer.Option(None, "--html", help="standalone HTML report (opens offline)"),
+    markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
+    extra_results: list[str] = typer.Option([], help="extra results file(s) for newer seasons (shipped results schema)"),
+    extra_index: list[str] = typer.Option([], help="extra race-index file(s)"),
+    extra_loop: list[str] = typer.Option([], help="extra loop-data file(s) (NASCAR loop schema)"),
+) -> None:
+    """Score the simulator on real past races against baselines (CRPS, log score, coverage, PIT)."""
+    import shlex
+    import sys
+
+    from engine.backtest import backtest, save_report
+    from engine.charts import report_html, summary_rows, write_markdown
+    from engine.data import DataError, ExtraFiles, History
+
+    try:
+        history = History.load(ExtraFiles(tuple(extra_results), tuple(extra_index), tuple(extra_loop)))
+    except DataError as exc:
+        fail(str(exc))
+    chosen = parse_seasons(seasons)
+    try:
+        with progress_bar(f"Backtesting {seasons}") as cb:
+            report = backtest(history, chosen, n_scenarios=scenarios, seed=seed, track_type=track_type, progress=cb)
+    except ValueError as exc:
+        fail(str(exc))
+    t = Table(title=f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s")
+    rows = summary_rows(report)
+    for k in rows[0]:
+        t.add_column(k, justify="left" if k == "track type" else "right")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r.values()])
+    console.print(t)
+    for s in report["skipped"]:
+        console.print(f"skipped: {s}")
+    if json_out:
+        save_report(report, json_out)
+        console.print(f"wrote {json_out}")
+    if html_out:
+        Path(html_out).write_text(report_html(report))
+        console.print(f"wrote {html_out}")
+    if markdown:
+        md = Path(markdown)
+        command = "pitwall " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        for f in write_markdown(report, md, md.parent / "img", command):
+            console.print(f"wrote {f}")
+
+
 def parse_seasons(text: str) -> tuple[int, ...]:
     """"2015-2021" or "2022,2024" -> seasons."""
     try:

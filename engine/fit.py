@@ -11,7 +11,7 @@ in the fit seasons is pooled with its parent type, e.g. dirt with short tracks):
   shadow_risk), their laps, and the share of them that are accidents (cautions).
 * pace: b_skill and b_start maximize the Plackett-Luce likelihood of the order of the cars
   running at the finish, prod_k exp(u_(k)) / sum_{j >= k} exp(u_(j)), with
-  u = b_skill * skill + b_start * start_pct, skill as engine.slates derives it from the
+  u = b_skill * logit(skill) + b_start * start_pct, skill as engine.slates derives it from the
   races before each race (no look-ahead).
 * laps run: the empirical distribution of laps run minus scheduled laps (overtime,
   shortened races); scheduled laps are the official figure where known (2022 on), else the
@@ -37,7 +37,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from engine.data import TRACK_TYPES, History
-from engine.scenarios import MAX_INCIDENTS, MAX_STINTS, _poisson_icdf, allocate_fastest_laps, allocate_laps_led
+from engine.scenarios import MAX_INCIDENTS, MAX_STINTS, _poisson_icdf, allocate_fastest_laps, allocate_laps_led, pace_feature
 from engine.slates import derive_driver_params, newcomer_prior
 
 FIT_SEASONS = tuple(range(2015, 2022))
@@ -117,7 +117,7 @@ def _pl_negloglik(beta: np.ndarray, races: list[tuple[np.ndarray, np.ndarray]]) 
 
 
 def fit_pace(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    res = minimize(_pl_negloglik, x0=np.array([2.0, 1.0]), args=(rows,), method="L-BFGS-B")
+    res = minimize(_pl_negloglik, x0=np.array([1.0, 1.0]), args=(rows,), method="L-BFGS-B")
     return float(res.x[0]), float(res.x[1])
 
 
@@ -256,7 +256,7 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
         params = derive_driver_params(hist, grid["driver_id"].tolist(), race.track_type)
         run = grid[grid["running"]].sort_values("finish")
         f = len(grid)
-        X = np.column_stack([params.loc[run["driver_id"], "skill"].to_numpy(), 1.0 - (run["start"].to_numpy() - 1) / (f - 1)])
+        X = np.column_stack([pace_feature(params.loc[run["driver_id"], "skill"].to_numpy()), 1.0 - (run["start"].to_numpy() - 1) / (f - 1)])
         skill_rows.setdefault(race.track_type, []).append((X, run["finish"].to_numpy()))
         step(0.6 * (i + 1) / total)
 

@@ -45,6 +45,7 @@ class OptimizeRun:
     optimal: OptimalResult | None
     seconds: dict[str, float] = field(default_factory=dict)
     estimated: list[str] = field(default_factory=list)
+    calibration: dict | None = None  # calibration_metrics from a backtest of the same model (None when not asked)
 
     @property
     def points(self) -> np.ndarray:
@@ -71,6 +72,8 @@ class OptimizeRun:
             "notes": self.spec.notes + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+        if self.calibration is not None:
+            out["calibration_metrics"] = self.calibration
         if self.portfolio.target is not None:
             out["target_score"] = round(self.portfolio.target, 2)
         if self.optimal is not None:
@@ -101,7 +104,7 @@ def estimated_values(slate: Slate, spec: ConstraintSpec) -> list[str]:
 
 def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository,
                  progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                 config: ScenarioConfig | None = None) -> OptimizeRun:
+                 config: ScenarioConfig | None = None, calibration: bool = False) -> OptimizeRun:
     """Compile, simulate, optimize: progress 0-0.05 compile, to 0.6 simulate, to 0.7 optimal%, to 1 lineups."""
     step = progress or (lambda f: None)
     seconds = {}
@@ -126,6 +129,13 @@ def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyR
                                 solver=settings.solver, seed=settings.seed, sim_precision=settings.sim_precision,
                                 target=settings.target, optimal=optimal, progress=lambda f: step(0.7 + 0.3 * f), cancel=cancel)
     seconds["lineups"] = time.perf_counter() - t
+    metrics = None
+    if calibration:
+        from engine.backtest import cached_calibration
+
+        t = time.perf_counter()
+        metrics = cached_calibration(spec.track_type)
+        seconds["calibration"] = time.perf_counter() - t
     step(1.0)
     return OptimizeRun(slate=slate, settings=settings, spec=spec, inputs=inputs, scenarios=sims, portfolio=portfolio,
-                       optimal=optimal, seconds=seconds, estimated=estimated_values(slate, spec))
+                       optimal=optimal, seconds=seconds, estimated=estimated_values(slate, spec), calibration=metrics)

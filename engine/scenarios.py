@@ -8,7 +8,7 @@ laps led, fastest laps, place differential, DraftKings and FanDuel points.
 
 The model (parameters per track type fitted by engine.fit from real races, data/model_params.json):
 
-* pace: utility u_i = b_skill * skill_i + b_start * start_pct_i + pit_shift_i with
+* pace: utility u_i = b_skill * logit(skill_i) + b_start * start_pct_i + pit_shift_i with
   start_pct = 1 - (start - 1) / (F - 1); the finishing order of the cars still running is
   the order of u_i + s_i * G_i with G_i standard Gumbel noise, i.e. a Plackett-Luce draw
   (Plackett 1975; Luce 1959) when s_i = 1, the scale in which b_skill and b_start are fitted
@@ -266,6 +266,15 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     )
 
 
+def pace_feature(skill):
+    """The skill term of the pace utility: logit(skill), skill clipped to [0.02, 0.98].
+
+    skill is an expected finishing percentile; its logit spreads the strongest and weakest
+    drivers apart the way a Plackett-Luce strength does (a percentile cannot exceed 1)."""
+    s = np.clip(np.asarray(skill, dtype=np.float64), 0.02, 0.98)
+    return np.log(s / (1.0 - s))
+
+
 def estimate_starts(starts: list[int | None], skill: list[float], ids: list[str], field_size: int) -> tuple[list[int], list[int]]:
     """Fill missing grid positions with the free slots in order of skill (best first, ties
     by id); returns the full grid and the indices that were estimated."""
@@ -475,7 +484,7 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
 
     # pace and the running order
     start_pct = 1.0 - (inp.start.astype(np.float32) - 1.0) / max(d - 1, 1)
-    util = (p.b_skill * inp.skill + p.b_start * start_pct + inp.pit_shift).astype(np.float32)
+    util = (p.b_skill * pace_feature(inp.skill) + p.b_start * start_pct + inp.pit_shift).astype(np.float32)
     scale = (np.exp(inp.model.aggression_spread * (inp.aggression - 0.5)) * inp.pit_scale).astype(np.float32)
     pace = -np.log(-np.log(np.clip(dr["gumbel"], np.float32(1e-12), np.float32(1 - 1e-7))))
     pace *= scale

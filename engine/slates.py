@@ -10,9 +10,12 @@ How each default is derived (driver d, the target race T, history H = races befo
 * window: d's races among the last ``WINDOW`` = 108 Cup races of H (three seasons), each
   weighted w = 0.5 ** (age / ``HALF_LIFE``), age counted in Cup races back from the last race
   of H (half-life 18 races, half a season);
-* finishing percentile of a race d finished running: p = 1 - (finish - 1) / (field - 1);
+* performance in a race d finished running: p = (1 - w_r) (1 - (finish - 1) / (field - 1))
+  + w_r rating_pct, the mean of the finishing percentile and the percentile of d's NASCAR
+  driver rating in that race (w_r = RATING_WEIGHT = 0.5; the rating also counts running
+  position, laps led and fastest laps, so it is a less noisy measure of pace);
 * skill: first ``s_all`` = (sum w p + K_SKILL m0) / (sum w + K_SKILL) over running finishes,
-  with m0 the mean percentile of drivers' first three Cup starts in H (the newcomer prior) and
+  with m0 the mean finishing percentile of drivers' first three Cup starts in H (the newcomer prior) and
   K_SKILL = 2; then the same at T's track type, shrunk towards s_all:
   skill = (sum_type w p + K_TYPE s_all) / (sum_type w + K_TYPE), K_TYPE = 3;
 * shadow_risk: the driver's own DNF rate, (sum w dnf + K_DNF q) / (sum w + K_DNF) with q the
@@ -44,6 +47,7 @@ HALF_LIFE = 18.0
 K_SKILL = 2.0
 K_TYPE = 3.0
 K_DNF = 10.0
+RATING_WEIGHT = 0.5
 DERIVED = ("skill", "aggression", "shadow_risk")
 
 
@@ -71,7 +75,8 @@ def derive_driver_params(hist: History, driver_ids: list[str], track_type: str |
     field = res.groupby("race_id")["finish"].transform("size")
     res = res.assign(
         w=0.5 ** ((last - res["ordinal"]) / HALF_LIFE),
-        p=1.0 - (res["finish"] - 1) / (field - 1).clip(lower=1),
+        p=(1 - RATING_WEIGHT) * (1.0 - (res["finish"] - 1) / (field - 1).clip(lower=1))
+        + RATING_WEIGHT * res.groupby("race_id")["rating"].rank(pct=True, method="average").fillna(0.5).to_numpy(),
         dnf=(~res["running"]).astype(float),
         acc=res["status"].eq("accident").astype(float),
     )

@@ -125,3 +125,20 @@ def test_optimize_salary_file(tmp_path):
     assert rows[0] == "D,D,D,D,D,D" and len(rows) == 5
     r = run("optimize", "--race", "2024-30", "--lineups", "2", "--scenarios", "1000")
     assert r.returncode == 1 and "no salary for 38 driver(s)" in r.stderr
+
+
+def test_backtest_command(tmp_path):
+    rep, page, md = tmp_path / "report.json", tmp_path / "report.html", tmp_path / "calibration.md"
+    r = run("backtest", "--seasons", "2024", "--track-type", "road", "--scenarios", "300", "--seed", "1",
+            "--json", str(rep), "--html", str(page), "--markdown", str(md))
+    assert r.returncode == 0, r.stderr
+    assert "5 races" in r.stdout and "Backtesting 2024" in r.stderr
+    report = json.loads(rep.read_text())
+    assert {"crps", "log_score", "mae", "rank_mae", "coverage", "pit_coverage", "dk_points_crps"} <= set(report["model"])
+    text = page.read_text()
+    assert "<script src=" not in text and "plotly" in text.lower()  # plotly.js is inside: opens offline
+    doc = md.read_text()
+    assert "| all |" in doc and "pitwall backtest --seasons 2024" in doc
+    assert (tmp_path / "img").exists()
+    r = run("backtest", "--seasons", "2020-2022")
+    assert r.returncode == 1 and "overlap the model's fit seasons" in r.stderr

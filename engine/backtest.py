@@ -1,0 +1,282 @@
+"""Backtests: the simulator on real past races, scored against what happened, next to baselines.
+
+For each race R: the slate is built exactly as engine.slates builds it (only races before R),
+simulated with the current fitted model (fitted on seasons before the scored ones), and every
+driver's real finish, DNF and DraftKings points are scored (engine.calibration). Baselines in
+the same report: the uniform distribution over the field; the finish distribution given the
+starting position and track type, estimated from the model's fit seasons only; and the
+starting position as a point forecast.
+
+Point forecasts of the model: the median simulated position (``mae``) and the full predicted
+finishing order by expected position (``rank_mae``, comparable to published predicted orders).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from engine import calibration as C
+from engine.data import History, parse_race_id
+from engine.scenarios import Cancelled, ModelParams, SimulationError, load_params, prepare, simulate
+from engine.scoring import score
+from engine.slates import build_slate
+
+MIN_BASELINE_ROWS = 400
+KERNEL_H = 0.06
+
+
+@dataclass
+class RaceForecast:
+    """Simulated distributions for the drivers of one race (slate order)."""
+
+    race_id: str
+    track_type: str
+    driver_ids: list[str]
+    start: np.ndarray
+    counts: np.ndarray  # drivers x field: simulated finishing positions
+    dnf: np.ndarray  # P(DNF) per driver
+    dk: np.ndarray  # drivers x scenarios (a sample) of DK points
+
+    @property
+    def probs(self) -> np.ndarray:
+        return self.counts / self.counts.sum(axis=1, keepdims=True)
+
+
+def model_hash(model: ModelParams) -> str:
+    """Short sha256 of the model's parameters (canonical JSON): which model a report scored."""
+    return hashlib.sha256(json.dumps(model.raw, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def race_seed(seed: int, rid: str) -> int:
+    season, race = parse_race_id(rid)
+    return int(np.random.SeedSequence([seed, season, race]).generate_state(1)[0])
+
+
+def forecast_race(rid: str, history: History, model: ModelParams, n: int, seed: int, dk_sample: int = 1000) -> RaceForecast:
+    """The model's forecast of race ``rid`` from the races before it (no look-ahead)."""
+    slate = build_slate(rid, history)
+    inputs = prepare(slate, model=model)
+    sims = simulate(inputs, n, race_seed(seed, rid))
+    d = len(slate.drivers)
+    counts = C.position_probs(sims.finish[:, :d], d) * sims.n
+    dk = sims.dk[: min(dk_sample, sims.n), :d].T
+    return RaceForecast(race_id=rid, track_type=str(slate.track_type), driver_ids=[x.driver_id for x in slate.drivers],
+                        start=np.array([x.start_position for x in slate.drivers]), counts=counts,
+                        dnf=(~sims.running[:, :d]).mean(axis=0), dk=dk)
+
+
+def actual_outcomes(rid: str, history: History, driver_ids: list[str]) -> pd.DataFrame:
+    """Real finish, DNF and DraftKings points (NaN where fastest laps are unknown) of a race."""
+    res = history.results[history.results["race_id"] == rid].set_index("driver_id").loc[driver_ids]
+    fl = history.loop[history.loop["race_id"] == rid].set_index("driver_id")["fastest_laps"].reindex(driver_ids)
+    dk = score("dk", res["start"].to_numpy(), res["finish"].to_numpy(), res["led"].to_numpy(), fl.fillna(0).to_numpy(), res["laps"].to_numpy())
+    return pd.DataFrame({"finish": res["finish"].to_numpy(), "dnf": ~res["running"].to_numpy(),
+                         "dk": np.where(fl.notna().to_numpy(), dk, np.nan)}, index=driver_ids)
+
+
+class StartBaseline:
+    """P(finish | start, track type) from the training seasons: finishing percentiles of the
+    drivers who started in the same tenth of the field at that track type, Gaussian-kernel
+    smoothed (bandwidth 0.06 of the field), pooled over all types when a type has fewer than
+    400 training rows."""
+
+    def __init__(self, history: History, seasons: tuple[int, ...]):
+        res = history.results[history.results["season"].isin(seasons)]
+        res = res.merge(history.index[["race_id", "track_type"]], on="race_id")
+        field = res.groupby("race_id")["finish"].transform("size")
+        self.data = pd.DataFrame({
+            "type": res["track_type"].to_numpy(),
+            "start_bin": np.minimum(((res["start"] - 1) / (field - 1) * 10).astype(int), 9).to_numpy(),
+            "finish_pct": ((res["finish"] - 1) / (field - 1)).to_numpy(),
+        })
+        self.seasons = seasons
+
+    def _obs(self, track_type: str, start_bin: int) -> np.ndarray:
+        d = self.data
+        typed = d[d["type"] == track_type]
+        use = typed if len(typed) >= MIN_BASELINE_ROWS else d
+        return use.loc[use["start_bin"] == start_bin, "finish_pct"].to_numpy()
+
+    def probs(self, start: np.ndarray, field: int, track_type: str) -> np.ndarray:
+        pct = np.arange(field) / max(field - 1, 1)
+        out = np.zeros((len(start), field))
+        for j, s in enumerate(start):
+            b = min(int((s - 1) / max(field - 1, 1) * 10), 9)
+            obs = self._obs(track_type, b)
+            dens = np.exp(-0.5 * ((pct[:, None] - obs[None, :]) / KERNEL_H) ** 2).sum(axis=1) + 1e-9
+            out[j] = dens / dens.sum()
+        return out
+
+
+def _summary(rows: pd.DataFrame, pit_cols: list[str]) -> dict:
+    lv = {f"{int(round(100 * c))}": c for c in C.LEVELS}
+    return {
+        "races": int(rows["race_id"].nunique()),
+        "rows": int(len(rows)),
+        "model": {
+            "crps": float(rows["crps"].mean()),
+            "log_score": float(rows["log_score"].mean()),
+            "mae": float(rows["ae_median"].mean()),
+            "rank_mae": float(rows["ae_rank"].mean()),
+            "coverage": {k: float(rows[f"cov_{k}"].mean()) for k in lv},
+            "pit_coverage": {k: float(rows[f"pit_cov_{k}"].mean()) for k in lv},
+            "dk_points_crps": float(rows["dk_crps"].mean()) if rows["dk_crps"].notna().any() else None,
+            "dk_points_coverage": {k: float(rows[f"dk_cov_{k}"].dropna().mean()) for k in lv} if rows["dk_crps"].notna().any() else None,
+        },
+        "baselines": {
+            "uniform": {"crps": float(rows["uni_crps"].mean()), "log_score": float(rows["uni_log"].mean())},
+            "start": {"crps": float(rows["start_crps"].mean()), "log_score": float(rows["start_log"].mean()),
+                      "mae": float(rows["start_ae"].mean())},
+        },
+    }
+
+
+def backtest(
+    history: History,
+    seasons: tuple[int, ...],
+    *,
+    model: ModelParams | None = None,
+    n_scenarios: int = 2000,
+    seed: int = 0,
+    track_type: str | None = None,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict:
+    """Score the model and the baselines on every race of ``seasons`` (optionally one track
+    type). Returns the report (JSON-ready; see ``pitwall backtest``)."""
+    t0 = time.perf_counter()
+    model = model or load_params()
+    fit_seasons = tuple(model.fit_seasons)
+    if seasons and fit_seasons and min(seasons) <= max(fit_seasons):
+        raise ValueError(f"seasons {min(seasons)}-{max(seasons)} overlap the model's fit seasons "
+                         f"{fit_seasons[0]}-{fit_seasons[-1]}: score seasons after the fit")
+    races = history.index[history.index["season"].isin(seasons)]
+    if track_type:
+        races = races[races["track_type"] == track_type]
+    if races.empty:
+        raise ValueError(f"no races in seasons {list(seasons)}" + (f" at {track_type} tracks" if track_type else ""))
+    baseline = StartBaseline(history, fit_seasons)
+    frames, pits, events, skipped = [], [], {k: ([], []) for k in [*C.EVENTS, "dnf"]}, []
+    for i, race in enumerate(races.itertuples()):
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled")
+        try:
+            fc = forecast_race(race.race_id, history, model, n_scenarios, seed)
+        except SimulationError as exc:
+            skipped.append(f"{race.race_id}: {exc}")
+            continue
+        act = actual_outcomes(race.race_id, history, fc.driver_ids)
+        y = act["finish"].to_numpy()
+        f = fc.counts.shape[1]
+        probs = fc.probs
+        pit = C.randomized_pit(probs, y, np.random.default_rng(race_seed(seed + 1, race.race_id)).random(len(y)))
+        pits.append(pit)
+        expected = (probs * np.arange(1, f + 1)).sum(axis=1)
+        rank = np.empty(f, dtype=int)
+        rank[np.lexsort((fc.start, expected))] = np.arange(1, f + 1)
+        uni = np.full((len(y), f), 1.0 / f)
+        sb = baseline.probs(fc.start, f, fc.track_type)
+        row = {
+            "race_id": race.race_id, "track_type": fc.track_type, "driver_id": fc.driver_ids, "finish": y,
+            "crps": C.crps_positions(probs, y), "log_score": C.log_score_positions(fc.counts, y),
+            "ae_median": np.abs(C.quantile_positions(probs, 0.5) - y), "ae_rank": np.abs(rank - y),
+            "uni_crps": C.crps_positions(uni, y), "uni_log": np.log(uni[:, 0]),
+            "start_crps": C.crps_positions(sb, y), "start_log": np.log(sb[np.arange(len(y)), y - 1]),
+            "start_ae": np.abs(fc.start - y),
+        }
+        dk_known = act["dk"].notna().to_numpy()
+        row["dk_crps"] = np.where(dk_known, C.crps_points(fc.dk, act["dk"].fillna(0).to_numpy()), np.nan)
+        for c in C.LEVELS:
+            k = f"{int(round(100 * c))}"
+            row[f"cov_{k}"] = C.coverage_inclusive(probs, y, c)
+            row[f"pit_cov_{k}"] = C.coverage_pit(pit, c)
+            row[f"dk_cov_{k}"] = np.where(dk_known, C.coverage_points(fc.dk, act["dk"].fillna(0).to_numpy(), c), np.nan)
+        frames.append(pd.DataFrame(row))
+        cdf = np.cumsum(probs, axis=1)
+        for name, k in C.EVENTS.items():
+            events[name][0].append(cdf[:, min(k, f) - 1])
+            events[name][1].append(y <= k)
+        events["dnf"][0].append(fc.dnf)
+        events["dnf"][1].append(act["dnf"].to_numpy())
+        if progress:
+            progress((i + 1) / len(races))
+    if not frames:
+        raise ValueError("no race could be simulated: " + "; ".join(skipped))
+    rows = pd.concat(frames, ignore_index=True)
+    report = _summary(rows, [])
+    report["by_track_type"] = {t: _summary(g, []) for t, g in rows.groupby("track_type")}
+    pit_all = np.concatenate(pits)
+    report["pit_histogram"] = C.pit_histogram(pit_all)
+    report["reliability"] = {k: C.reliability(np.concatenate(v[0]), np.concatenate(v[1])) for k, v in events.items()}
+    report["settings"] = {
+        "seasons": list(seasons), "track_type": track_type, "scenarios_per_race": n_scenarios, "seed": seed,
+        "model_fit_seasons": list(fit_seasons), "model_hash": model_hash(model),
+        "baseline_seasons": list(fit_seasons), "log_score_smoothing": C.LOG_SMOOTHING,
+    }
+    report["skipped"] = skipped
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def calibration_metrics(report: dict, track_type: str | None) -> dict:
+    """The optimize contract's calibration_metrics from a backtest report: the track type's
+    model CRPS, log score and (randomized PIT) coverage, or the overall ones when the type
+    has no scored race."""
+    part = report["by_track_type"].get(track_type) if track_type else None
+    m = (part or report)["model"]
+    return {"crps": m["crps"], "log_score": m["log_score"], "coverage_50": m["pit_coverage"]["50"],
+            "coverage_80": m["pit_coverage"]["80"], "coverage_95": m["pit_coverage"]["95"]}
+
+
+DEFAULT_SCENARIOS = 2000
+DEFAULT_SEED = 0
+SHIPPED_REPORT = Path(__file__).resolve().parent.parent / "docs" / "calibration.json"
+
+
+def scored_seasons(history: History, model: ModelParams) -> tuple[int, ...]:
+    """The seasons of the history after the model's fit seasons."""
+    return tuple(s for s in history.seasons if s > max(model.fit_seasons))
+
+
+def cached_calibration(track_type: str | None, history: History | None = None, model: ModelParams | None = None,
+                       state_dir: Path | None = None) -> dict:
+    """calibration_metrics for a track type from a backtest of the current model: the shipped
+    docs/calibration.json when it scored this model, else a cached or new backtest of the
+    type's races (cached under state_dir/backtests, keyed by model hash, seasons and type).
+    Per-race results do not depend on which other races are scored (seeds are per race), so
+    a one-type backtest gives that type's numbers of the full report."""
+    from engine.settings import get_settings
+
+    model = model or load_params()
+    mh = model_hash(model)
+    if SHIPPED_REPORT.exists():
+        shipped = json.loads(SHIPPED_REPORT.read_text())
+        st = shipped["settings"]
+        if st["model_hash"] == mh and (track_type is None or track_type in shipped["by_track_type"]):
+            return calibration_metrics(shipped, track_type)
+    history = history or History.load()
+    seasons = scored_seasons(history, model)
+    if not seasons:
+        raise ValueError("no season after the model's fit seasons to backtest on")
+    cache = Path(state_dir or get_settings().state_dir) / "backtests"
+    key = f"{mh}-{seasons[0]}-{seasons[-1]}-{track_type or 'all'}-{DEFAULT_SCENARIOS}-{DEFAULT_SEED}.json"
+    path = cache / key
+    if path.exists():
+        return calibration_metrics(json.loads(path.read_text()), track_type)
+    report = backtest(history, seasons, model=model, n_scenarios=DEFAULT_SCENARIOS, seed=DEFAULT_SEED, track_type=track_type)
+    cache.mkdir(parents=True, exist_ok=True)
+    save_report(report, path)
+    return calibration_metrics(report, track_type)
+
+
+def save_report(report: dict, path) -> None:
+    with open(path, "w") as fh:
+        json.dump(report, fh, indent=1)

@@ -1,0 +1,164 @@
+"""Plotly figures shared by the app, the CLI's HTML report and docs/calibration.md."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+LEVELS = ("50", "80", "95")
+TEMPLATE = "plotly_white"
+COLORS = {"model": "#e10600", "start": "#1f77b4", "uniform": "#9e9e9e", "inclusive": "#ff9f43"}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template=TEMPLATE, height=420,
+                      margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def coverage_chart(report: dict) -> go.Figure:
+    """Nominal against empirical coverage of central intervals of finishing position."""
+    nominal = [int(k) / 100 for k in LEVELS]
+    m = report["model"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0.4, 1.0], y=[0.4, 1.0], mode="lines", name="perfect calibration", line=dict(dash="dot", color="#444")))
+    fig.add_trace(go.Scatter(x=nominal, y=[m["pit_coverage"][k] for k in LEVELS], mode="lines+markers",
+                             name="randomized PIT (exact for ranks)", marker=dict(size=10), line=dict(color=COLORS["model"])))
+    fig.add_trace(go.Scatter(x=nominal, y=[m["coverage"][k] for k in LEVELS], mode="lines+markers",
+                             name="inclusive intervals (over-cover ranks)", line=dict(color=COLORS["inclusive"])))
+    if m.get("dk_points_coverage"):
+        fig.add_trace(go.Scatter(x=nominal, y=[m["dk_points_coverage"][k] for k in LEVELS], mode="lines+markers",
+                                 name="DK points intervals", line=dict(color=COLORS["start"])))
+    return _layout(fig, f"Coverage, {report['rows']:,} driver results in {report['races']} races", "nominal coverage", "empirical coverage")
+
+
+def pit_chart(report: dict) -> go.Figure:
+    """Histogram of the randomized PIT of finishing positions (flat at 0.1 when calibrated)."""
+    h = report["pit_histogram"]
+    centers = (np.arange(len(h)) + 0.5) / len(h)
+    fig = go.Figure(go.Bar(x=centers, y=h, width=1 / len(h) * 0.95, marker_color=COLORS["model"], name="PIT"))
+    fig.add_hline(y=1 / len(h), line_dash="dot", annotation_text="uniform")
+    return _layout(fig, "Randomized PIT of finishing position", "PIT value", "share of results")
+
+
+def reliability_chart(report: dict, events: tuple[str, ...] = ("win", "top5", "top10", "top20", "dnf")) -> go.Figure:
+    """Forecast probability against observed frequency for binary events."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="#444")))
+    for ev in events:
+        r = report["reliability"].get(ev)
+        if not r:
+            continue
+        bins = [b for b in r["bins"] if b["n"] >= 20]
+        fig.add_trace(go.Scatter(x=[b["forecast"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers",
+                                 name=f"{ev} (Brier {r['brier']:.3f})", text=[f"n={b['n']}" for b in bins]))
+    return _layout(fig, "Reliability (bins with at least 20 results)", "forecast probability", "observed frequency")
+
+
+def crps_chart(report: dict) -> go.Figure:
+    """Mean CRPS of finishing position by track type: model against the baselines (lower is better)."""
+    types = sorted(report["by_track_type"])
+    cats = ["all"] + types
+    parts = [report] + [report["by_track_type"][t] for t in types]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=cats, y=[p["model"]["crps"] for p in parts], name="model", marker_color=COLORS["model"]))
+    fig.add_trace(go.Bar(x=cats, y=[p["baselines"]["start"]["crps"] for p in parts], name="start position x track type", marker_color=COLORS["start"]))
+    fig.add_trace(go.Bar(x=cats, y=[p["baselines"]["uniform"]["crps"] for p in parts], name="uniform", marker_color=COLORS["uniform"]))
+    fig.update_layout(barmode="group")
+    return _layout(fig, "CRPS of finishing position (lower is better)", "track type", "mean CRPS (positions)")
+
+
+CALIBRATION_CHARTS = {"coverage": coverage_chart, "pit": pit_chart, "reliability": reliability_chart, "crps": crps_chart}
+
+
+def figure_html(fig: go.Figure, standalone: bool = True) -> str:
+    """A chart as HTML; standalone embeds plotly.js so the file opens offline."""
+    return pio.to_html(fig, include_plotlyjs="inline" if standalone else False, full_html=standalone)
+
+
+def figure_png(fig: go.Figure) -> bytes | None:
+    """PNG bytes when a static exporter (kaleido with a Chromium) works here, else None."""
+    try:
+        return pio.to_image(fig, format="png", width=900, height=420)
+    except Exception:  # kaleido missing or no browser for it: PNG export is optional
+        return None
+
+
+def summary_rows(report: dict) -> list[dict]:
+    """Model and baselines, overall and by track type, as table rows."""
+    rows = []
+    for name, part in [("all", report)] + sorted(report["by_track_type"].items()):
+        m, b = part["model"], part["baselines"]
+        rows.append({
+            "track type": name, "races": part["races"], "rows": part["rows"],
+            "CRPS": round(m["crps"], 3), "start CRPS": round(b["start"]["crps"], 3), "uniform CRPS": round(b["uniform"]["crps"], 3),
+            "vs start": f"{100 * (1 - m['crps'] / b['start']['crps']):+.1f}%",
+            "log score": round(m["log_score"], 3), "start log": round(b["start"]["log_score"], 3),
+            "MAE": round(m["mae"], 2), "rank MAE": round(m["rank_mae"], 2), "start MAE": round(b["start"]["mae"], 2),
+            "PIT 50/80/95": "/".join(f"{m['pit_coverage'][k]:.3f}" for k in LEVELS),
+            "incl. 50/80/95": "/".join(f"{m['coverage'][k]:.3f}" for k in LEVELS),
+            "DK CRPS": round(m["dk_points_crps"], 2) if m.get("dk_points_crps") is not None else None,
+        })
+    return rows
+
+
+def report_html(report: dict, title: str = "Pitwall calibration report") -> str:
+    """A standalone HTML report (plotly.js embedded once; opens offline)."""
+    rows = summary_rows(report)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+    charts = [pio.to_html(fn(report), include_plotlyjs="inline" if i == 0 else False, full_html=False)
+              for i, fn in enumerate(CALIBRATION_CHARTS.values())]
+    s = report["settings"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f4f4f4}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Seasons {s['seasons'][0]}-{s['seasons'][-1]}{' (' + html.escape(s['track_type']) + ')' if s.get('track_type') else ''}; model fitted on
+{s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]} (model {html.escape(str(s['model_hash']))}); {s['scenarios_per_race']:,} simulated races per race, seed {s['seed']}.</p>
+<table><tr>{head}</tr>{body}</table>
+{''.join(charts)}
+</body></html>"""
+
+
+def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list[Path]:
+    """docs/calibration.md: the table, the charts (PNG when static export works here, else
+    standalone HTML files) and the command that regenerates it."""
+    assets.mkdir(parents=True, exist_ok=True)
+    written = []
+    lines = ["# Calibration of the Pitwall simulator", "",
+             f"Regenerate with `{command}`.", ""]
+    s = report["settings"]
+    lines += [f"Scored: seasons {s['seasons'][0]}-{s['seasons'][-1]}, {report['races']} races, {report['rows']:,} driver results; "
+              f"model fitted on {s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]} (model `{s['model_hash']}`); "
+              f"{s['scenarios_per_race']:,} simulated races per race; seed {s['seed']}; run time {report['seconds']} s.", "",
+              "CRPS: ranked probability score of the finishing position (lower is better). Log score: mean log probability of "
+              f"the real position, Jeffreys smoothing a = {s['log_score_smoothing']} (higher is better). PIT coverage: central "
+              "intervals from the randomized PIT (exact for ranks); inclusive intervals over-cover ranks. Baselines: uniform "
+              "over the field; finish given start position and track type from the fit seasons; start position as the point forecast.", ""]
+    rows = summary_rows(report)
+    keys = list(rows[0])
+    lines.append("| " + " | ".join(keys) + " |")
+    lines.append("|" + "---|" * len(keys))
+    for r in rows:
+        lines.append("| " + " | ".join("" if r[k] is None else str(r[k]) for k in keys) + " |")
+    lines.append("")
+    for name, fn in CALIBRATION_CHARTS.items():
+        fig = fn(report)
+        png = figure_png(fig)
+        if png is not None:
+            f = assets / f"calibration_{name}.png"
+            f.write_bytes(png)
+            lines.append(f"![{name}]({f.relative_to(path.parent).as_posix()})")
+        else:
+            f = assets / f"calibration_{name}.html"
+            f.write_text(figure_html(fig))
+            lines.append(f"[{name} chart]({f.relative_to(path.parent).as_posix()}) (static PNG export is not available here)")
+        written.append(f)
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return written + [path]
