@@ -162,3 +162,54 @@ def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list
         lines.append("")
     path.write_text("\n".join(lines))
     return written + [path]
+
+
+# ----------------------------------------------------------------------------- optimize results
+def exposure_chart(summary: dict) -> go.Figure:
+    """Exposure of each driver in the portfolio next to optimal% (share of races where the
+    driver is in that race's best lineup)."""
+    ex = summary["exposures"]
+    opt = {r["driver_id"]: r["optimal_pct"] for r in summary.get("optimal_pct", [])}
+    names = [r["name"] for r in ex]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=names, y=[100 * r["exposure"] for r in ex], name="exposure %", marker_color=COLORS["model"]))
+    if opt:
+        fig.add_trace(go.Bar(x=names, y=[100 * opt.get(r["driver_id"], 0) for r in ex], name="optimal %", marker_color=COLORS["start"]))
+    fig.update_layout(barmode="group")
+    return _layout(fig, f"Exposures of {len(summary['lineups'])} lineups", "driver", "% of lineups / of races")
+
+
+def optimal_pct_chart(summary: dict, top: int = 25) -> go.Figure:
+    rows = summary.get("optimal_pct", [])[:top]
+    fig = go.Figure(go.Bar(x=[r["name"] for r in rows], y=[100 * r["optimal_pct"] for r in rows], marker_color=COLORS["start"]))
+    return _layout(fig, "Optimal% (share of simulated races where the driver is in the best lineup)", "driver", "optimal %")
+
+
+def lineup_points_chart(points: np.ndarray, lineups: list[list[int]], limit: int = 20) -> go.Figure:
+    """Distribution of each lineup's fantasy points over the simulated races."""
+    fig = go.Figure()
+    for k, lu in enumerate(lineups[:limit]):
+        fig.add_trace(go.Box(y=points[:, lu].sum(axis=1), name=f"#{k + 1}", boxpoints=False, marker_color=COLORS["model"]))
+    return _layout(fig, "Points per lineup over the simulated races", "lineup", "points")
+
+
+def driver_distribution_chart(values: np.ndarray, names: list[str], title: str, y: str, order: np.ndarray | None = None) -> go.Figure:
+    """Box plot per driver of a simulated quantity (scenarios x drivers)."""
+    idx = order if order is not None else np.argsort(np.median(values, axis=0))
+    fig = go.Figure()
+    for i in idx:
+        fig.add_trace(go.Box(y=values[:, i], name=names[i], boxpoints=False, marker_color=COLORS["model"], showlegend=False))
+    return _layout(fig, title, "driver", y)
+
+
+def skeleton_chart(skeleton) -> go.Figure:
+    """Histograms of the race skeletons: cautions, multi-car incidents, leaders, DNFs."""
+    from plotly.subplots import make_subplots
+
+    cols = [("cautions", "cautions"), ("incidents", "multi-car incidents"), ("leaders", "leaders"), ("dnf", "DNFs")]
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[c[1] for c in cols])
+    for k, (col, _) in enumerate(cols):
+        vals = skeleton[col].to_numpy()
+        fig.add_trace(go.Histogram(x=vals, marker_color=COLORS["model"], showlegend=False, xbins=dict(size=1)), row=1, col=k + 1)
+    fig.update_layout(template=TEMPLATE, height=320, margin=dict(l=40, r=20, t=60, b=40), title="Race skeletons")
+    return fig

@@ -371,3 +371,45 @@ def describe_spec(spec: ConstraintSpec) -> list[str]:
     for x, b in spec.laps_led.items():
         lines.append(f"{_who(spec, x)} leads {b.min} to {'any number of' if b.max is None else b.max} laps in every simulated race ({b.rule_id})")
     return lines + [f"note: {n}" for n in spec.notes]
+
+
+RULE_COLUMNS = ["rule_id", "kind", "enabled", "track_type", "site", "team", "manufacturer", "drivers", "k", "position",
+                "min", "max", "description"]
+
+
+def rules_table(rules: list[Rule]):
+    """Rules as an editable table (drivers comma separated)."""
+    import pandas as pd
+
+    rows = [{**r.model_dump(mode="json"), "drivers": ", ".join(r.drivers)} for r in rules]
+    return pd.DataFrame(rows, columns=RULE_COLUMNS)
+
+
+def rules_from_table(df) -> list[Rule]:
+    """Rules from an edited table; every bad value is named by row, rule id and field
+    (ContractError). Blank rows are ignored."""
+    import pandas as pd
+    from pydantic import ValidationError
+
+    from engine.contracts import ContractError, describe_errors
+
+    out, messages = [], []
+    for k, row in enumerate(df.to_dict("records")):
+        if not row.get("rule_id") and not row.get("kind"):
+            continue
+        clean = {c: (None if (v is None or (isinstance(v, float) and pd.isna(v)) or v == "") else v) for c, v in row.items()}
+        clean["drivers"] = [x.strip() for x in str(clean.get("drivers") or "").split(",") if x.strip()]
+        clean["enabled"] = True if clean.get("enabled") is None else bool(clean["enabled"])
+        clean["description"] = clean.get("description") or ""
+        for f in ("k", "position"):
+            if clean.get(f) is not None:
+                clean[f] = int(clean[f])
+        try:
+            out.append(Rule.model_validate(clean))
+        except ValidationError as exc:
+            messages += [f"rule row {k + 1} ({clean.get('rule_id') or 'no id'}): {m}" for m in describe_errors(exc, {})]
+    ids = [r.rule_id for r in out]
+    messages += [f"rule id {x!r} is used on more than one row" for x in sorted({x for x in ids if ids.count(x) > 1})]
+    if messages:
+        raise ContractError(messages)
+    return out

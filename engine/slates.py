@@ -280,3 +280,89 @@ def shipped_salary_slate(file: str, history: History, data_dir: Path = DATA_DIR)
         sf, history, date=m["date"], track_id=m["track_id"], race_length=length, race_name=m["race_name"],
         slate_id=Path(file).stem,
     )
+
+
+EDITABLE = ["name", "salary", "start_position", "skill", "aggression", "shadow_risk", "min_laps_led", "max_laps_led",
+            "locked", "excluded", "min_exposure", "max_exposure", "pit_strategy", "projected_ownership", "team", "manufacturer"]
+
+
+def slate_table(slate: Slate) -> pd.DataFrame:
+    """The slate's drivers as an editable table (exposures and ownership in percent)."""
+    rows = []
+    for d in slate.drivers:
+        r = {"driver_id": d.driver_id, **{k: getattr(d, k) for k in EDITABLE}}
+        r["pit_strategy"] = PitStrategy(d.pit_strategy).value
+        r["min_exposure"], r["max_exposure"] = 100 * d.min_exposure, 100 * d.max_exposure
+        r["projected_ownership"] = None if d.projected_ownership is None else 100 * d.projected_ownership
+        r["estimated"] = ", ".join(d.estimated)
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def apply_table(slate: Slate, table: pd.DataFrame) -> Slate:
+    """A new slate with the table's values, validated through the contracts: every rejected
+    value is named by driver and field (ContractError); the given slate is left as it was."""
+    from engine.contracts import ContractError, describe_errors
+    from pydantic import ValidationError
+
+    by_id = {d.driver_id: d for d in slate.drivers}
+    messages, drivers = [], []
+    for k, row in enumerate(table.to_dict("records")):
+        did = row.get("driver_id")
+        if did not in by_id:
+            messages.append(f"row {k + 1}: unknown driver_id {did!r} (drivers come from the loaded slate)")
+            continue
+        values = {}
+        for f in EDITABLE:
+            v = row.get(f)
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                v = None
+            if f in ("min_exposure", "max_exposure", "projected_ownership") and v is not None:
+                v = float(v) / 100.0
+            if f in ("salary", "start_position", "min_laps_led", "max_laps_led") and v is not None:
+                v = int(v)
+            values[f] = v
+        if values["min_exposure"] is None:
+            values["min_exposure"] = 0.0
+        if values["max_exposure"] is None:
+            values["max_exposure"] = 1.0
+        if values["min_laps_led"] is None:
+            values["min_laps_led"] = 0
+        for f in ("locked", "excluded"):
+            values[f] = bool(values[f])
+        if values["pit_strategy"] is None:
+            values["pit_strategy"] = "STANDARD"
+        base = by_id[did]
+        estimated = [e for e in base.estimated if getattr(base, e, None) == values.get(e, getattr(base, e, None))]
+        payload = {**base.model_dump(), **values, "estimated": estimated}
+        try:
+            drivers.append(SlateDriver.model_validate(payload))
+        except ValidationError as exc:
+            label = f"driver {values.get('name') or did!r} (row {k + 1})"
+            messages += [f"{label}: {m}" for m in describe_errors(exc, {})]
+    starts = [d.start_position for d in drivers if d.start_position is not None]
+    dup = sorted({s for s in starts if starts.count(s) > 1})
+    for s in dup:
+        who = ", ".join(d.name or d.driver_id for d in drivers if d.start_position == s)
+        messages.append(f"start_position {s} is given to more than one driver: {who}")
+    if messages:
+        raise ContractError(messages)
+    return slate.model_copy(update={"drivers": drivers})
+
+
+def diff_slates(a: Slate, b: Slate) -> pd.DataFrame:
+    """Driver fields that differ between two variants of a slate."""
+    rows = []
+    bd = {d.driver_id: d for d in b.drivers}
+    for d in a.drivers:
+        other = bd.get(d.driver_id)
+        if other is None:
+            rows.append({"driver": d.name or d.driver_id, "field": "(driver)", "a": "present", "b": "absent"})
+            continue
+        for f in EDITABLE:
+            x, y = getattr(d, f), getattr(other, f)
+            if x != y:
+                rows.append({"driver": d.name or d.driver_id, "field": f, "a": x, "b": y})
+    for did in set(bd) - {d.driver_id for d in a.drivers}:
+        rows.append({"driver": bd[did].name or did, "field": "(driver)", "a": "absent", "b": "present"})
+    return pd.DataFrame(rows, columns=["driver", "field", "a", "b"])

@@ -1,0 +1,84 @@
+"""UI pieces shared by the pages: cached engine resources, session state, error display.
+
+Logic lives in engine; this module only wires it to Streamlit."""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from engine.contracts import ContractError, Rule, Slate
+from engine.data import History
+from engine.jobs import JobRunner, JobStore
+from engine.ontology import open_with_fallback
+from engine.settings import get_settings
+
+SITES = {"dk": "DraftKings", "fd": "FanDuel"}
+
+
+@st.cache_resource(show_spinner="Loading the shipped history...")
+def history() -> History:
+    return History.load()
+
+
+@st.cache_resource
+def runner() -> JobRunner:
+    """One job runner per server process; workers never call st.*"""
+    settings = get_settings()
+    return JobRunner(JobStore(settings.state_dir / "jobs.sqlite"))
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def ontology():
+    """(repository, notice): the configured ontology, or the embedded one with the reason."""
+    return open_with_fallback()
+
+
+def owner() -> str:
+    """This browser session's id: it sees its own jobs only (or one whose run id it is given)."""
+    return st.session_state.setdefault("owner", str(uuid.uuid4()))
+
+
+def slate() -> Slate | None:
+    return st.session_state.get("slate")
+
+
+def set_slate(s: Slate) -> None:
+    st.session_state["slate"] = s
+    st.session_state["table_version"] = st.session_state.get("table_version", 0) + 1
+
+
+def require_slate() -> Slate:
+    s = slate()
+    if s is None:
+        st.info("Load a race or a salary file on the **Slate** page first.")
+        st.stop()
+    return s
+
+
+def analyst_rules() -> list[Rule]:
+    return st.session_state.setdefault("rules", [])
+
+
+def show_error(exc: Exception, title: str = "That did not work") -> None:
+    """An error as a message (never a traceback): one bullet per problem."""
+    messages = getattr(exc, "messages", None) or getattr(exc, "problems", None) or [str(exc)]
+    st.error(f"**{title}**\n\n" + "\n".join(f"- {m}" for m in messages))
+
+
+def guard(body, title: str = "Something went wrong") -> None:
+    """Run a page body; any error becomes a message."""
+    try:
+        body()
+    except ContractError as exc:
+        show_error(exc, "Invalid values")
+    except Exception as exc:  # noqa: BLE001 - the user sees a message, not a traceback
+        show_error(exc, title)
+
+
+def ontology_notice() -> None:
+    repo, notice = ontology()
+    if notice:
+        st.warning(notice)
+    return repo

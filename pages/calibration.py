@@ -1,0 +1,105 @@
+"""Calibration: the simulator on real past races against baselines; charts to share.
+
+The view's state (seasons, track type, seed) lives in the URL's query parameters, so a
+copied link reproduces it."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from engine.backtest import SHIPPED_REPORT, model_hash
+from engine.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, summary_rows
+from engine.scenarios import load_params
+from engine.service import backtest_cache_key, backtest_work
+from pages._shared import guard, history, owner, runner, show_error
+
+st.title("Calibration")
+qp = st.query_params
+
+
+def parse_seasons(text: str) -> tuple[int, ...]:
+    if "-" in text:
+        a, b = text.split("-")
+        return tuple(range(int(a), int(b) + 1))
+    return tuple(int(x) for x in text.split(","))
+
+
+def page() -> None:
+    h = history()
+    model = load_params()
+    later = [s for s in h.seasons if s > max(model.fit_seasons)]
+    seasons_default = f"{later[0]}-{later[-1]}" if later else ""
+    types = ["all"] + sorted(h.index["track_type"].unique())
+    c1, c2, c3 = st.columns(3)
+    seasons = c1.text_input("Seasons", value=qp.get("seasons", seasons_default), help="after the model's fit seasons")
+    tt = qp.get("track_type", "all")
+    track_type = c2.selectbox("Track type", types, index=types.index(tt) if tt in types else 0)
+    seed = c3.number_input("Seed", min_value=0, value=int(qp.get("seed", 0)), step=1)
+    scenarios = 2000
+    qp.update({"seasons": seasons, "track_type": track_type, "seed": str(seed)})
+    try:
+        chosen = parse_seasons(seasons)
+    except ValueError:
+        st.error(f"Seasons {seasons!r}: expected e.g. 2022-2024 or 2022,2024")
+        return
+    t = None if track_type == "all" else track_type
+    report = None
+    shipped = json.loads(SHIPPED_REPORT.read_text()) if SHIPPED_REPORT.exists() else None
+    if shipped and shipped["settings"]["model_hash"] == model_hash(model) and list(chosen) == shipped["settings"]["seasons"] \
+            and seed == shipped["settings"]["seed"] and t is None:
+        report = shipped
+        st.caption("The shipped report of this model (docs/calibration.json).")
+    key = backtest_cache_key(chosen, t, scenarios, int(seed))
+    if report is None:
+        existing = runner().store.find_completed(key)
+        if existing:
+            report = runner().result(existing)
+        elif st.button("Run backtest", type="primary"):
+            st.session_state["bt_run"] = runner().submit("backtest", backtest_work(chosen, t, scenarios, int(seed), h),
+                                                         owner=owner(), cache_key=key)
+    run_id = st.session_state.get("bt_run")
+    if report is None and run_id:
+        status = runner().status(run_id)
+        if status["status"] == "completed":
+            report = runner().result(run_id)
+        elif status["status"] in ("failed", "cancelled"):
+            show_error(ValueError(status["error"]), "The backtest did not finish")
+        else:
+            progress(run_id)
+    if report is None:
+        return
+    s = report["settings"]
+    st.caption(f"{report['races']} races, {report['rows']:,} driver results; model fitted on "
+               f"{s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]} (model {s['model_hash']}); "
+               f"{s['scenarios_per_race']:,} simulated races per race.")
+    st.dataframe(pd.DataFrame(summary_rows(report)), hide_index=True, width="stretch")
+    png = st.checkbox("Prepare PNG downloads (needs a static exporter)", key="png")
+    for name, fn in CALIBRATION_CHARTS.items():
+        fig = fn(report)
+        st.plotly_chart(fig, width="stretch", key=f"chart_{name}")
+        c1, c2 = st.columns(2)
+        c1.download_button(f"{name} chart (HTML)", data=figure_html(fig), file_name=f"pitwall-{name}.html", mime="text/html",
+                           key=f"html_{name}")
+        if png:
+            data = figure_png(fig)
+            if data:
+                c2.download_button(f"{name} chart (PNG)", data=data, file_name=f"pitwall-{name}.png", mime="image/png", key=f"png_{name}")
+            else:
+                c2.caption("PNG export is not available on this server.")
+    st.download_button("Full report (standalone HTML)", data=report_html(report), file_name="pitwall-calibration.html", mime="text/html")
+    st.download_button("Report (JSON)", data=json.dumps(report, indent=1), file_name="pitwall-calibration.json")
+
+
+@st.fragment(run_every=0.5)
+def progress(run_id: str) -> None:
+    status = runner().status(run_id)
+    if status["status"] in ("completed", "failed", "cancelled"):
+        st.rerun(scope="app")
+    c1, c2 = st.columns([5, 1])
+    c1.progress(status["progress"], text=f"backtest {100 * status['progress']:.0f}%")
+    if c2.button("Cancel backtest"):
+        runner().cancel(run_id)
+
+
+guard(page, "The calibration view cannot be shown")

@@ -1,0 +1,132 @@
+"""Optimize: run the engine in a background job (progress, cancel), then lineups, exposures,
+points distributions, optimal% and the upload file."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from engine.charts import exposure_chart, lineup_points_chart, optimal_pct_chart
+from engine.exports import lineups_csv
+from engine.optimizer import OBJECTIVES
+from engine.pipeline import OptimizeSettings
+from engine.service import optimize_cache_key, optimize_work
+from pages._shared import SITES, analyst_rules, guard, ontology, owner, require_slate, runner, show_error
+
+st.title("Optimize")
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def form() -> None:
+    s = require_slate()
+    repo, notice = ontology()
+    if notice:
+        st.warning(notice)
+    with st.form("optimize"):
+        c1, c2, c3, c4 = st.columns(4)
+        default_site = st.session_state.get("site") or (s.site.value if s.site else "dk")
+        site = c1.selectbox("Site", list(SITES), format_func=SITES.get, index=list(SITES).index(default_site), key="opt_site")
+        n_lineups = c2.number_input("Lineups", min_value=1, max_value=500, value=20, step=1, key="opt_lineups")
+        n_scen = c3.selectbox("Simulated races", [1000, 2000, 5000, 10000, 20000, 50000, 100000], index=3, key="opt_scenarios")
+        objective = c4.selectbox("Objective", OBJECTIVES, help="mean; ceiling (p90); cvar (cash: worst 20%); target (tournaments)", key="opt_objective")
+        c1, c2, c3, c4 = st.columns(4)
+        seed = c1.number_input("Seed", min_value=0, value=0, step=1, key="opt_seed")
+        min_unique = c2.number_input("Min different drivers between lineups", min_value=0, max_value=6, value=2, key="opt_unique")
+        solver = c3.selectbox("Solver", ["cbc", "highs"], key="opt_solver")
+        sim_precision = c4.checkbox("Sim precision (resample races per lineup)")
+        calibration = st.checkbox("Attach calibration metrics (backtest of this model for the track type)", value=True)
+        run = st.form_submit_button("Run", type="primary")
+    if run:
+        settings = OptimizeSettings(site=site, n_lineups=int(n_lineups), n_scenarios=int(n_scen), objective=objective,
+                                    seed=int(seed), min_unique=int(min_unique), solver=solver, sim_precision=sim_precision,
+                                    rules=analyst_rules())
+        run_id = runner().submit("optimize", optimize_work(s, settings, repo, calibration), owner=owner(),
+                                 cache_key=optimize_cache_key(s, settings, calibration),
+                                 request={"slate_id": s.slate_id, **settings.model_dump(mode="json")})
+        st.session_state["run_id"] = run_id
+        st.session_state.setdefault("my_runs", [])
+        if run_id not in st.session_state["my_runs"]:
+            st.session_state["my_runs"].append(run_id)
+    with st.expander("Open a run by its id"):
+        other = st.text_input("Run id", key="open_run")
+        if other and st.button("Open run"):
+            if runner().status(other.strip()) is None:
+                st.error(f"No run with id {other.strip()!r}.")
+            else:
+                st.session_state["run_id"] = other.strip()
+
+
+@st.fragment(run_every=0.5)
+def progress_panel() -> None:
+    run_id = st.session_state.get("run_id")
+    if not run_id:
+        return
+    status = runner().status(run_id)
+    if status is None:
+        st.error(f"Run {run_id} is unknown.")
+        return
+    if status["status"] in FINISHED:
+        if st.session_state.get("shown") != (run_id, status["status"]):
+            st.session_state["shown"] = (run_id, status["status"])
+            st.rerun(scope="app")
+        return
+    c1, c2 = st.columns([5, 1])
+    c1.progress(status["progress"], text=f"Run {run_id[:8]}: {status['status']} {100 * status['progress']:.0f}%")
+    if c2.button("Cancel", key=f"cancel_{run_id}"):
+        runner().cancel(run_id)
+
+
+def results() -> None:
+    run_id = st.session_state.get("run_id")
+    if not run_id:
+        return
+    status = runner().status(run_id)
+    if status is None or status["status"] not in FINISHED:
+        return
+    st.caption(f"run id `{run_id}`")
+    if status["status"] == "failed":
+        show_error(ValueError(status["error"]), "The run failed")
+        return
+    if status["status"] == "cancelled":
+        st.warning("The run was cancelled.")
+        return
+    summary = runner().result(run_id)
+    st.session_state["summary"] = summary
+    diag = summary["scenario_diagnostics"]
+    c = st.columns(5)
+    c[0].metric("Valid simulated races", f"{diag['n_valid']:,}")
+    c[1].metric("Rejection rate", f"{diag['rejection_rate']:.1%}")
+    c[2].metric("Lineups", len(summary["lineups"]))
+    c[3].metric("Best mean", f"{summary['lineups'][0]['mean']:.1f}")
+    if summary.get("calibration_metrics"):
+        c[4].metric("CRPS (backtest)", f"{summary['calibration_metrics']['crps']:.2f}")
+    for line in summary["estimated"] + summary["notes"]:
+        st.caption(f"• {line}")
+    table = pd.DataFrame([{**{k: v for k, v in r.items() if k != "driver_ids"}, "drivers": ", ".join(r["drivers"])}
+                          for r in summary["lineups"]])
+    st.subheader("Lineups")
+    st.dataframe(table, hide_index=True, width="stretch")
+    run = runner().object(run_id)
+    site = summary["site"]
+    if run is not None:
+        try:
+            data = lineups_csv(run.slate, site, [r["driver_ids"] for r in summary["lineups"]])
+            st.download_button(f"Download {SITES[site]} upload CSV", data=data, file_name=f"pitwall-{site}-lineups.csv",
+                               mime="text/csv", type="primary")
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "No upload file for this slate")
+    st.download_button("Download summary (JSON)", data=json.dumps(summary, indent=1), file_name="pitwall-summary.json")
+    st.plotly_chart(exposure_chart(summary), width="stretch")
+    if run is not None:
+        ids = list(run.portfolio.problem.ids)
+        st.plotly_chart(lineup_points_chart(run.points, [[ids.index(x) for x in r["driver_ids"]] for r in summary["lineups"]]), width="stretch")
+    else:
+        st.caption("Points distributions need the simulated races, which are kept in memory only by the process that ran them.")
+    if summary.get("optimal_pct"):
+        st.plotly_chart(optimal_pct_chart(summary), width="stretch")
+    st.caption(f"constraint_spec_hash `{summary['constraint_spec_hash']}`")
+
+
+guard(form)
+progress_panel()
+guard(results, "The results cannot be shown")

@@ -1,0 +1,128 @@
+"""Slate: load a shipped race, a shipped salary slate or an uploaded salary file; edit drivers;
+save and compare what-if variants."""
+
+import json
+
+import streamlit as st
+
+from engine.contracts import PitStrategy, parse_slate
+from engine.data import salary_manifest
+from engine.salaries import read_salary_file
+from engine.slates import apply_table, build_slate, diff_slates, game_date, shipped_salary_slate, slate_from_salaries, slate_table
+from pages._shared import guard, history, set_slate, show_error, slate
+
+st.title("Slate")
+h = history()
+
+
+def load_panel() -> None:
+    source = st.radio("Load", ["Shipped race", "Shipped salary slate", "Upload a salary file"], horizontal=True, key="source")
+    if source == "Shipped race":
+        c1, c2 = st.columns(2)
+        season = c1.selectbox("Season", h.seasons[::-1], key="pick_season")
+        races = h.index[h.index["season"] == season]
+        labels = {r.race_id: f"{r.race} - {r.race_name} ({r.track})" for r in races.itertuples()}
+        rid = c2.selectbox("Race", list(labels), format_func=labels.get, key="pick_race")
+        if st.button("Load race", type="primary"):
+            set_slate(build_slate(rid, h))
+            st.success(f"Loaded {labels[rid]}: real starting grid, defaults from the races before it.")
+    elif source == "Shipped salary slate":
+        m = salary_manifest()
+        labels = {f: f"{r.date} {r.race_name} ({r.site.upper()}, {r.track_id})" for f, r in m.iterrows()}
+        f = st.selectbox("Salary slate", list(labels), format_func=labels.get, key="pick_salary")
+        if st.button("Load salary slate", type="primary"):
+            set_slate(shipped_salary_slate(f, h))
+            st.success(f"Loaded {labels[f]}.")
+    else:
+        up = st.file_uploader("DraftKings DKSalaries.csv or FanDuel player list", type=["csv"], key="upload")
+        tracks = sorted(h.tracks["track_id"])
+        c1, c2 = st.columns(2)
+        track = c1.selectbox("Track", tracks, index=tracks.index("bristol"), key="upload_track")
+        date = c2.text_input("Race date (YYYY-MM-DD, optional)", key="upload_date")
+        if up is not None and st.button("Import salaries", type="primary"):
+            try:
+                sf = read_salary_file(up.getvalue(), source=up.name)
+                set_slate(slate_from_salaries(sf, h, track_id=track, date=date or game_date(sf.game_info)))
+                st.success(f"Imported {len(sf.rows)} drivers from {up.name}.")
+            except Exception as exc:  # noqa: BLE001 - shown; the previous slate stays loaded
+                show_error(exc, f"{up.name} was not loaded; the previous slate is unchanged")
+
+
+def editor() -> None:
+    s = slate()
+    if s is None:
+        st.info("Load a race or a salary file to start.")
+        return
+    st.subheader(s.race_name or s.slate_id)
+    st.caption(f"track {s.track_id} ({s.track_type}), {s.race_length} laps, {len(s.drivers)} drivers"
+               + (f", {s.site.value.upper()} salaries" if s.site else ""))
+    for note in s.notes:
+        st.caption(f"• {note}")
+    table = slate_table(s)
+    edited = st.data_editor(
+        table,
+        key=f"editor_{st.session_state.get('table_version', 0)}",
+        hide_index=True,
+        width="stretch",
+        disabled=["driver_id", "estimated"],
+        column_config={
+            "driver_id": st.column_config.TextColumn("id"),
+            "salary": st.column_config.NumberColumn("salary", min_value=0, max_value=100_000, step=100, format="$%d"),
+            "start_position": st.column_config.NumberColumn("start", min_value=1, max_value=43, step=1),
+            "skill": st.column_config.NumberColumn("skill", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
+            "aggression": st.column_config.NumberColumn("aggression", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
+            "shadow_risk": st.column_config.NumberColumn("shadow risk", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
+            "min_laps_led": st.column_config.NumberColumn("min led", min_value=0, step=1),
+            "max_laps_led": st.column_config.NumberColumn("max led", min_value=0, step=1),
+            "locked": st.column_config.CheckboxColumn("lock"),
+            "excluded": st.column_config.CheckboxColumn("exclude"),
+            "min_exposure": st.column_config.NumberColumn("min exp %", min_value=0.0, max_value=100.0, step=5.0),
+            "max_exposure": st.column_config.NumberColumn("max exp %", min_value=0.0, max_value=100.0, step=5.0),
+            "pit_strategy": st.column_config.SelectboxColumn("pit strategy", options=[p.value for p in PitStrategy], required=True),
+            "projected_ownership": st.column_config.NumberColumn("own %", min_value=0.0, max_value=100.0),
+            "estimated": st.column_config.TextColumn("estimated"),
+        },
+    )
+    if not edited.equals(table):
+        try:
+            st.session_state["slate"] = apply_table(s, edited)
+            st.caption("Edits applied.")
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "These edits were not applied (the slate keeps its last valid values)")
+    variants()
+
+
+def variants() -> None:
+    st.divider()
+    st.subheader("What-if variants")
+    saved = st.session_state.setdefault("variants", {})
+    c1, c2 = st.columns([3, 1])
+    name = c1.text_input("Variant name", key="variant_name")
+    if c2.button("Save variant") and name:
+        saved[name] = slate()
+        st.success(f"Saved variant {name!r}.")
+    if saved:
+        c1, c2, c3 = st.columns(3)
+        pick = c1.selectbox("Load a variant", list(saved), key="variant_load")
+        if c1.button("Load variant"):
+            set_slate(saved[pick])
+            st.rerun()
+        a = c2.selectbox("Compare", list(saved), key="variant_a")
+        b = c3.selectbox("with", ["(current slate)"] + list(saved), key="variant_b")
+        other = slate() if b == "(current slate)" else saved[b]
+        diff = diff_slates(saved[a], other)
+        st.dataframe(diff.astype(str), hide_index=True, width="stretch") if len(diff) else st.caption("No differences.")
+    s = slate()
+    st.download_button("Download slate (JSON)", data=json.dumps(s.model_dump(mode="json"), indent=1),
+                       file_name=f"{s.slate_id}.json", mime="application/json")
+    up = st.file_uploader("Open a saved slate (JSON)", type=["json"], key="slate_json")
+    if up is not None and st.button("Open slate JSON"):
+        try:
+            set_slate(parse_slate(json.loads(up.getvalue())))
+            st.rerun()
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, f"{up.name} was not loaded; the previous slate is unchanged")
+
+
+guard(load_panel)
+guard(editor)

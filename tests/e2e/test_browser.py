@@ -1,0 +1,148 @@
+"""The app in a real headless Chromium (Debian's chromium through Playwright's executable_path;
+no browser download): open the app, edit a driver's cell in the data editor, run an
+optimization, see the lineups, download the CSV; a screenshot of every page goes to
+test-output/screenshots."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "test-output"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    state = tmp_path_factory.mktemp("state")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("streamlit")), "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PITWALL_STATE_DIR": str(state)},
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the browser test must run in CI, but {CHROMIUM} is missing")
+        pytest.skip(f"browser test skipped: {CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        yield pg
+        ctx.close()
+        browser.close()
+
+
+def wait_idle(page):
+    """Streamlit has finished rerunning: no running indicator."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def shot(page, name):
+    (OUT / "screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "screenshots" / f"{name}.png"), full_page=True)
+
+
+def nav(page, label):
+    page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+    wait_idle(page)
+
+
+def test_edit_optimize_download(browser_page, server):
+    page = browser_page
+    t0 = time.perf_counter()
+    page.goto(server)
+    page.get_by_text("Shipped salary slate").click()
+    wait_idle(page)
+    box = page.get_by_test_id("stSelectbox").first
+    box.click()
+    page.get_by_role("option", name="2026-04-12 Bass Pro Shops 500 (DK, bristol)").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Load salary slate").click()
+    page.get_by_text("Loaded 2026-04-12 Bass Pro Shops 500").wait_for()
+    wait_idle(page)
+
+    # edit Kyle Larson's salary in the data editor: select the first row's salary cell and type
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    bb = grid.bounding_box()
+    page.mouse.click(bb["x"] + 40, bb["y"] + 55)  # first row, first column
+    for _ in range(2):  # id -> name -> salary
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")  # open the cell editor
+    page.wait_for_timeout(300)
+    page.keyboard.press("Control+A")
+    page.keyboard.type("12000", delay=50)
+    page.keyboard.press("Enter")
+    page.get_by_text("Edits applied.").wait_for()
+    wait_idle(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download slate (JSON)").click()
+    import json
+
+    saved = json.loads(Path(dl.value.path()).read_text())
+    assert next(d for d in saved["drivers"] if d["driver_id"] == "kyle-larson")["salary"] == 12000
+    shot(page, "1-slate")
+
+    nav(page, "Constraints")
+    page.get_by_text("DK lineups of 6 drivers under a $50,000 salary cap").wait_for()
+    shot(page, "2-constraints")
+
+    nav(page, "Optimize")
+    page.get_by_label("Lineups", exact=True).fill("5")
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("heading", name="Lineups").wait_for(timeout=180_000)
+    wait_idle(page)
+    elapsed = time.perf_counter() - t0
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download DraftKings upload CSV").click()
+    path = OUT / "pitwall-dk-lineups.csv"
+    dl.value.save_as(str(path))
+    rows = path.read_text().splitlines()
+    assert rows[0] == "D,D,D,D,D,D" and len(rows) == 6
+    assert all(len(r.split(",")) == 6 and r.count("(") == 6 for r in rows[1:])  # "Name (ID)" cells
+    shot(page, "3-optimize")
+
+    nav(page, "Scenarios")
+    page.get_by_text("Race skeletons").first.wait_for()
+    shot(page, "4-scenarios")
+
+    nav(page, "Calibration")
+    page.get_by_text("108 races").first.wait_for()
+    page.wait_for_timeout(1500)
+    shot(page, "5-calibration")
+    (OUT / "browser-test.txt").write_text(f"open -> edit -> run -> lineups: {elapsed:.1f} s\n")
