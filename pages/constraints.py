@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine.constraints import ConstraintCompiler, describe_rule, describe_spec, rules_from_table, rules_table
 from engine.contracts import ContractError, RuleKind
-from pages._shared import SITES, analyst_rules, guard, ontology, require_slate, show_error
+from pages._shared import SITES, analyst_rules, guard, history, ontology, require_slate, show_error
 
 st.title("Constraints")
 def page() -> None:
