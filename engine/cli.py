@@ -243,6 +243,14 @@ def backtest_cmd(
             console.print(f"wrote {f}")
 
 
+@app.command("api")
+def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000), workers: int = typer.Option(1)) -> None:
+    """Serve the REST API (/api/v1, docs at /docs) with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("engine.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
 def parse_seasons(text: str) -> tuple[int, ...]:
     """"2015-2021" or "2022,2024" -> seasons."""
     try:

@@ -246,7 +246,8 @@ def feasibility_problems(spec: ConstraintSpec, exposure_src: dict[str, str] | No
         out.append(f"{len(spec.locks)} locks ({names}) for {spec.roster_size} roster spots")
     eligible = [d for d in spec.drivers if d.driver_id not in spec.excludes]
     if len(eligible) < spec.roster_size:
-        out.append(f"only {len(eligible)} drivers are not excluded, fewer than the {spec.roster_size} roster spots")
+        out.append(f"{len(eligible)} driver(s) cannot fill a {spec.roster_size}-driver lineup "
+                   f"(only {len(eligible)} of the {len(spec.drivers)} drivers given are not excluded)")
     priced = all(d.salary is not None for d in spec.drivers)
     if priced and spec.locks:
         locked = sorted((by_id[x] for x in spec.locks), key=lambda d: -d.salary)

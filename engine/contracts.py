@@ -282,10 +282,15 @@ class ContractError(ValueError):
 
 def describe_errors(exc: ValidationError, payload: Any) -> list[str]:
     """Readable messages for a pydantic error: "driver 'd1' (drivers[0]): skill: ..."."""
+    return describe_error_list(exc.errors(), payload)
+
+
+def describe_error_list(errors: list[dict], payload: Any) -> list[str]:
+    """Readable messages for pydantic-style error dicts (loc, msg), naming driver and field."""
     out = []
     drivers = payload.get("drivers") if isinstance(payload, dict) else None
-    for err in exc.errors():
-        loc = list(err["loc"])
+    for err in errors:
+        loc = [p for p in err["loc"] if p != "body"]
         where = []
         if len(loc) >= 2 and loc[0] == "drivers" and isinstance(loc[1], int):
             idx = loc[1]

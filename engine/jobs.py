@@ -126,13 +126,13 @@ class JobRunner:
         self._on_finish = on_finish
 
     def submit(self, kind: str, work: Work, *, owner: str | None = None, cache_key: str | None = None,
-               request: dict | None = None, webhook: str | None = None) -> str:
-        """A new job's run id, or the completed job with the same cache key."""
+               request: dict | None = None, webhook: str | None = None, run_id: str | None = None) -> str:
+        """A new job's run id (``run_id`` when given), or the completed job with the same cache key."""
         if cache_key:
             hit = self.store.find_completed(cache_key)
             if hit:
                 return hit
-        run_id = str(uuid.uuid4())
+        run_id = run_id or str(uuid.uuid4())
         self.store.insert(run_id, kind, owner, cache_key, request, webhook)
         cancel = threading.Event()
         with self._lock:
@@ -220,7 +220,13 @@ class JobRunner:
             time.sleep(0.05)
         raise TimeoutError(f"job {run_id} still {self.status(run_id)} after {timeout} s")
 
-    def shutdown(self) -> None:
-        for ev in list(self._cancel.values()):
+    def cancel_all(self) -> None:
+        """Ask every pending or running job to stop (at its next progress point)."""
+        with self._lock:
+            events = list(self._cancel.values())
+        for ev in events:
             ev.set()
+
+    def shutdown(self) -> None:
+        self.cancel_all()
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -13,7 +13,7 @@ from pydantic import Field
 from engine.constraints import ConstraintCompiler, ConstraintSpec
 from engine.contracts import Contract, Rule, ScenarioConfig, Site, Slate
 from engine.ontology import OntologyRepository
-from engine.optimizer import OBJECTIVES, OptimalResult, Portfolio, build_portfolio, optimal_lineups
+from engine.optimizer import OBJECTIVES, OptimalResult, Portfolio, build_portfolio, optimal_lineups, problem_from_spec
 from engine.scenarios import ScenarioSet, SimInputs, prepare, simulate
 
 
@@ -111,6 +111,7 @@ def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyR
     t = time.perf_counter()
     spec = ConstraintCompiler(repository).compile(slate, settings.site, settings.rules, salary_cap=settings.salary_cap,
                                                   field_size=config.field_size if config else None)
+    problem_from_spec(spec)  # no salaries -> fail now, not after simulating
     inputs = prepare(slate, config, spec=spec)
     seconds["compile"] = time.perf_counter() - t
     step(0.05)

@@ -1,0 +1,300 @@
+"""Headless REST API: /api/v1/optimize and /api/v1/backtest on the engine's job runner.
+
+POST answers 202 with a run id at once; the client polls status and fetches the result. Jobs
+and results persist in SQLite (settings.state_dir/jobs.sqlite): after a restart completed
+results are still served and jobs that were running show as failed, "interrupted by restart".
+Every value in a result is computed: the lineup by the optimizer, diagnostics from the
+simulated races, calibration metrics from a backtest of the same model, the hash from the
+compiled constraint spec.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import asynccontextmanager
+import time
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import Field, HttpUrl
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from engine import __version__
+from engine.contracts import (Contract, DriverConstraintsRequest, DriverSelection, OptimizationStatus, OptimizeRequest,
+                              OptimizeResponse, ScenarioDiagnostics, Slate, SlateDriver, describe_error_list)
+from engine.jobs import JobRunner, JobStore
+from engine.settings import Settings, get_settings
+
+MAX_DRIVERS = 60
+WEBHOOK_TIMEOUT_S = 5.0
+WEBHOOK_TRIES = 3
+
+
+class ApiOptimizeRequest(OptimizeRequest):
+    """The optimize contract plus API options: at most 60 drivers, an optional webhook."""
+
+    drivers: list[DriverConstraintsRequest] = Field(min_length=1, max_length=MAX_DRIVERS)
+    n_lineups: int = Field(default=1, ge=1, le=150)
+    objective: str = Field(default="mean", pattern="^(mean|ceiling|cvar|target)$")
+    min_unique: int = Field(default=1, ge=0, le=6)
+    webhook_url: HttpUrl | None = None
+
+
+
+class BacktestRequest(Contract):
+    seasons: list[int] = Field(min_length=1, max_length=20)
+    track_type: str | None = None
+    n_scenarios: int = Field(default=1000, ge=10, le=20_000)
+    seed: int = Field(default=0, ge=0, le=2**31)
+    webhook_url: HttpUrl | None = None
+
+
+class Health(Contract):
+    version: str
+    ontology_backend: str
+    ontology: str
+    neo4j_reachable: bool | None
+    neo4j_detail: str | None = None
+    jobs_interrupted_at_start: int
+
+
+class ErrorBody(Contract):
+    detail: Any
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """413 for request bodies over the configured size (Content-Length or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            return JSONResponse({"detail": f"request body of {length} bytes is over the {self.max_bytes} byte limit"}, 413)
+        if request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()
+            if len(body) > self.max_bytes:
+                return JSONResponse({"detail": f"request body of {len(body)} bytes is over the {self.max_bytes} byte limit"}, 413)
+        return await call_next(request)
+
+
+def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one message per problem naming the field (and the driver)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    messages = describe_error_list(list(exc.errors()), body)
+    return JSONResponse({"detail": messages, "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}, 422)
+
+
+class RateLimit(BaseHTTPMiddleware):
+    """Per-client moving-window rate limit (the limits library); 429 with Retry-After."""
+
+    def __init__(self, app, per_minute: int):
+        super().__init__(app)
+        self.item = RateLimitItemPerMinute(per_minute)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def dispatch(self, request: Request, call_next):
+        client = request.client.host if request.client else "unknown"
+        if not self.limiter.hit(self.item, client):
+            reset, _ = self.limiter.get_window_stats(self.item, client)
+            retry = max(1, int(reset - time.time()) + 1)
+            return JSONResponse({"detail": f"rate limit of {self.item.amount} requests per minute exceeded; retry in {retry} s"},
+                                429, headers={"Retry-After": str(retry)})
+        return await call_next(request)
+
+
+def post_webhook(url: str, payload: dict) -> bool:
+    """POST the final status to the client's URL: WEBHOOK_TRIES tries, timeout each, backoff."""
+    for attempt in range(WEBHOOK_TRIES):
+        try:
+            r = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+            if r.status_code < 500:
+                return r.is_success
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5 * 2**attempt)
+    return False
+
+
+class Service:
+    """What the routes need: runner, tracks, ontology, model hash (loaded once at start)."""
+
+    def __init__(self, settings: Settings):
+        from engine.data import load_tracks
+        from engine.ontology import open_with_fallback
+        from engine.scenarios import load_params
+
+        self.settings = settings
+        self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), on_finish=self._notify)
+        self.tracks = load_tracks().set_index("track_id")
+        self.repository, self.ontology_notice = open_with_fallback(settings)
+        load_params()
+
+    def _notify(self, run_id: str, status: dict) -> None:
+        row = self.runner.record(run_id)
+        if row and row.get("webhook"):
+            threading.Thread(target=post_webhook, args=(row["webhook"], status), daemon=True).start()
+
+    def slate_of(self, req: ApiOptimizeRequest) -> Slate:
+        cfg = req.scenario_config
+        track = self.tracks.loc[cfg.track_id]
+        return Slate(slate_id=req.slate_id, site=req.site, track_id=cfg.track_id, track_type=str(track["track_type"]),
+                     race_length=cfg.race_length or int(track["latest_race_laps"]), salary_cap=req.salary_cap,
+                     drivers=[SlateDriver.model_validate(d.model_dump()) for d in req.drivers])
+
+
+def optimize_response(run, run_id: str, calibration_enabled: bool) -> dict:
+    """OptimizeResponse from a completed run: the best lineup, diagnostics of the simulated races
+    for that lineup, calibration metrics from the backtest (null when disabled)."""
+    p = run.portfolio.problem
+    best = run.portfolio.lineups[0]
+    points = run.points.mean(axis=0)
+    members = sorted(best.members, key=lambda i: -points[i])
+    lineup = [DriverSelection(driver_id=p.ids[i], name=p.names[i], salary=int(p.salary[i]), projected_points=round(float(points[i]), 2),
+                              position=k + 1) for k, i in enumerate(members)]
+    sim_cols = [run.inputs.driver_ids.index(p.ids[i]) for i in best.members]
+    diag = run.scenarios.diagnostics(sim_cols).model_dump()
+    diag["calibration_metrics"] = run.calibration if calibration_enabled else None
+    return OptimizeResponse(
+        lineup=lineup, total_projected_points=round(best.mean, 2), total_salary=best.salary,
+        scenario_diagnostics=ScenarioDiagnostics.model_validate(diag), run_id=run_id, status="completed",
+        constraint_spec_hash=run.spec.spec_hash,
+    ).model_dump(mode="json")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        service.runner.cancel_all()  # running jobs stop; the pool stays usable if the app starts again
+
+    app = FastAPI(title="Pitwall API", version=__version__, lifespan=lifespan,
+                  description="NASCAR DFS scenario lab: simulated races, lineups and calibrated metrics.")
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"])
+    app.state.service = service
+    router = APIRouter(prefix="/api/v1")
+    not_found = {404: {"model": ErrorBody, "description": "unknown run id"}}
+
+    def status_or_404(run_id: str) -> OptimizationStatus | JSONResponse:
+        st = service.runner.status(run_id)
+        if st is None:
+            return JSONResponse({"detail": f"no run with id {run_id!r}"}, 404)
+        return OptimizationStatus.model_validate(st)
+
+    @router.post("/optimize", status_code=202, response_model=OptimizationStatus,
+                 responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
+    def post_optimize(req: ApiOptimizeRequest):
+        from engine.pipeline import OptimizeSettings, run_optimize
+
+        if req.scenario_config.track_id not in service.tracks.index:
+            known = ", ".join(sorted(service.tracks.index))
+            return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r}; known: {known}"]}, 422)
+        slate = service.slate_of(req)
+        seed = req.random_seed if req.random_seed is not None else int.from_bytes(os.urandom(4), "little")
+        opts = OptimizeSettings(site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios,
+                                objective=req.objective, seed=seed, min_unique=req.min_unique, salary_cap=req.salary_cap)
+        calibration = req.scenario_config.calibration_enabled
+        run_id = str(uuid.uuid4())
+
+        def work(progress, cancel):
+            run = run_optimize(slate, opts, service.repository, progress=progress, cancel=cancel, config=req.scenario_config,
+                               calibration=calibration)
+            return {"response": optimize_response(run, run_id, calibration), "summary": run.summary()}, run
+
+        service.runner.submit("optimize", work, run_id=run_id, request=req.model_dump(mode="json"),
+                              webhook=str(req.webhook_url) if req.webhook_url else None)
+        return OptimizationStatus(run_id=run_id, status="pending", progress=0.0, error=None)
+
+    @router.get("/optimize/{run_id}/status", response_model=OptimizationStatus, responses=not_found)
+    def optimize_status(run_id: str):
+        return status_or_404(run_id)
+
+    @router.get("/optimize/{run_id}/result", response_model=OptimizeResponse, responses={
+        **not_found, 409: {"model": ErrorBody, "description": "not completed yet (or cancelled)"},
+        422: {"model": ErrorBody, "description": "the run failed: the reason"}})
+    def optimize_result(run_id: str):
+        return _result(service, run_id, lambda res: res["response"])
+
+    @router.delete("/optimize/{run_id}", status_code=202, response_model=OptimizationStatus, responses=not_found)
+    def optimize_cancel(run_id: str):
+        st = status_or_404(run_id)
+        if isinstance(st, JSONResponse):
+            return st
+        service.runner.cancel(run_id)
+        return status_or_404(run_id)
+
+    @router.post("/backtest", status_code=202, response_model=OptimizationStatus,
+                 responses={422: {"model": ErrorBody, "description": "invalid request"}})
+    def post_backtest(req: BacktestRequest):
+        from engine.service import backtest_cache_key, backtest_work
+
+        key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed)
+        work = backtest_work(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed)
+        run_id = service.runner.submit("backtest", work, cache_key=key, request=req.model_dump(mode="json"),
+                                       webhook=str(req.webhook_url) if req.webhook_url else None)
+        st = service.runner.status(run_id)
+        return OptimizationStatus.model_validate(st)
+
+    @router.get("/backtest/{run_id}/status", response_model=OptimizationStatus, responses=not_found)
+    def backtest_status(run_id: str):
+        return status_or_404(run_id)
+
+    @router.get("/backtest/{run_id}/result", responses={**not_found, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+    def backtest_result(run_id: str):
+        return _result(service, run_id, lambda res: res)
+
+    @router.delete("/backtest/{run_id}", status_code=202, response_model=OptimizationStatus, responses=not_found)
+    def backtest_cancel(run_id: str):
+        return optimize_cancel(run_id)
+
+    @router.get("/health", response_model=Health)
+    def health():
+        reachable, detail = None, service.ontology_notice
+        if service.settings.ontology_backend == "neo4j":
+            from engine.ontology import OntologyUnavailable
+            from engine.ontology.neo4j_backend import Neo4jOntology
+
+            probe = Neo4jOntology(service.settings.neo4j_uri, service.settings.neo4j_user, service.settings.neo4j_password, 2.0)
+            try:
+                detail = f"Neo4j {probe.ping()} at {service.settings.neo4j_uri}"
+                reachable = True
+            except OntologyUnavailable as exc:
+                reachable, detail = False, str(exc)
+            finally:
+                probe.close()
+        return Health(version=__version__, ontology_backend=service.repository.backend, ontology=service.repository.describe(),
+                      neo4j_reachable=reachable, neo4j_detail=detail, jobs_interrupted_at_start=service.runner.interrupted)
+
+    app.include_router(router)
+
+    return app
+
+
+def _result(service: Service, run_id: str, pick):
+    row = service.runner.record(run_id)
+    if row is None:
+        return JSONResponse({"detail": f"no run with id {run_id!r}"}, 404)
+    if row["status"] == "completed":
+        return pick(row["result"])
+    if row["status"] == "failed":
+        return JSONResponse({"detail": {"run_id": run_id, "status": "failed", "error": row["error"]}}, 422)
+    return JSONResponse({"detail": {"run_id": run_id, "status": row["status"], "progress": row["progress"],
+                                    "error": row["error"]}}, 409)

@@ -1,0 +1,273 @@
+"""The /api/v1 contract on the real engine: TestClient for every status; a real uvicorn process
+for persistence across a restart and for the webhook."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.api import create_app
+from engine.settings import Settings
+from engine.slates import shipped_salary_slate
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = {
+    "slate_id": "test-slate",
+    "drivers": [{"driver_id": "d1", "skill": 0.75, "aggression": 0.6, "shadow_risk": 0.3, "min_laps_led": 0, "max_laps_led": 100}],
+    "scenario_config": {"track_id": "daytona", "n_scenarios": 100},
+    "salary_cap": 50000,
+    "random_seed": 42,
+}
+
+
+@pytest.fixture(scope="module")
+def bristol_request(history):
+    slate = shipped_salary_slate("dk_2026-04-12_race08_bristol.csv", history)
+    keep = {"driver_id", "skill", "aggression", "shadow_risk", "name", "salary", "team", "manufacturer"}
+    drivers = [{k: v for k, v in d.model_dump(mode="json").items() if k in keep} for d in slate.drivers]
+    return {"slate_id": "bristol-2026", "drivers": drivers,
+            "scenario_config": {"track_id": "bristol", "n_scenarios": 2000, "race_length": 500, "calibration_enabled": True},
+            "salary_cap": 50000, "random_seed": 7}
+
+
+@pytest.fixture
+def client(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path, rate_limit_per_minute=10_000))
+    with TestClient(app) as c:
+        yield c
+
+
+def wait(c, run_id, kind="optimize", timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        st = c.get(f"/api/v1/{kind}/{run_id}/status").json()
+        if st["status"] in ("completed", "failed", "cancelled"):
+            return st
+        time.sleep(0.1)
+    raise AssertionError(f"{run_id} did not finish")
+
+
+def test_documented_example_is_accepted_then_fails_with_the_reason(client):
+    t = time.perf_counter()
+    r = client.post("/api/v1/optimize", json=EXAMPLE)
+    assert r.status_code == 202
+    body = r.json()
+    assert body["status"] == "pending" and body["progress"] == 0.0 and body["error"] is None and len(body["run_id"]) == 36
+    st = wait(client, body["run_id"])
+    assert st["status"] == "failed" and "1 driver(s) cannot fill a 6-driver lineup" in st["error"]
+    res = client.get(f"/api/v1/optimize/{body['run_id']}/result")
+    assert res.status_code == 422 and "cannot fill" in res.json()["detail"]["error"]
+
+
+def test_a_real_optimization_end_to_end(client, bristol_request):
+    r = client.post("/api/v1/optimize", json=bristol_request)
+    run_id = r.json()["run_id"]
+    assert client.get(f"/api/v1/optimize/{run_id}/result").status_code in (409, 200)
+    assert wait(client, run_id)["status"] == "completed"
+    res = client.get(f"/api/v1/optimize/{run_id}/result")
+    assert res.status_code == 200
+    body = res.json()
+    assert body["status"] == "completed" and body["run_id"] == run_id and len(body["constraint_spec_hash"]) == 64
+    lineup = body["lineup"]
+    assert len(lineup) == 6 and [x["position"] for x in lineup] == [1, 2, 3, 4, 5, 6]
+    assert body["total_salary"] == sum(x["salary"] for x in lineup) <= 50000
+    assert body["total_projected_points"] == pytest.approx(sum(x["projected_points"] for x in lineup), abs=0.05)
+    diag = body["scenario_diagnostics"]
+    assert diag["n_scenarios_generated"] == 2000 and diag["n_valid"] == 2000 and diag["rejection_rate"] == 0.0
+    cal = diag["calibration_metrics"]
+    shipped = json.loads((ROOT / "docs" / "calibration.json").read_text())["by_track_type"]["short"]["model"]
+    assert cal["crps"] == shipped["crps"] and cal["coverage_80"] == shipped["pit_coverage"]["80"]
+    # the same request again computes the same answer (seeded)
+    again = client.post("/api/v1/optimize", json=bristol_request).json()["run_id"]
+    wait(client, again)
+    other = client.get(f"/api/v1/optimize/{again}/result").json()
+    assert other["lineup"] == lineup and other["constraint_spec_hash"] == body["constraint_spec_hash"]
+
+
+def test_calibration_disabled_gives_null(client, bristol_request):
+    req = json.loads(json.dumps(bristol_request))
+    req["scenario_config"]["calibration_enabled"] = False
+    req["scenario_config"]["n_scenarios"] = 500
+    run_id = client.post("/api/v1/optimize", json=req).json()["run_id"]
+    wait(client, run_id)
+    assert client.get(f"/api/v1/optimize/{run_id}/result").json()["scenario_diagnostics"]["calibration_metrics"] is None
+
+
+def test_errors_name_the_field(client, bristol_request):
+    bad = json.loads(json.dumps(EXAMPLE))
+    bad["drivers"][0]["shadow_risk"] = 1.5
+    bad["scenario_config"]["n_scenarios"] = 105
+    r = client.post("/api/v1/optimize", json=bad)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert any("driver 'd1' (drivers[0]): shadow_risk" in d for d in detail)
+    assert any(d.startswith("scenario_config.n_scenarios") and "divisible by 10" in d for d in detail)
+    dup = json.loads(json.dumps(EXAMPLE))
+    dup["drivers"] = dup["drivers"] * 2
+    assert "appears twice" in " ".join(client.post("/api/v1/optimize", json=dup).json()["detail"])
+    many = json.loads(json.dumps(bristol_request))
+    many["drivers"] = [{**many["drivers"][0], "driver_id": f"x{i}"} for i in range(61)]
+    r = client.post("/api/v1/optimize", json=many)
+    assert r.status_code == 422 and any(d.startswith("drivers:") for d in r.json()["detail"])
+    huge = json.loads(json.dumps(EXAMPLE))
+    huge["scenario_config"]["n_scenarios"] = 1_000_010
+    assert client.post("/api/v1/optimize", json=huge).status_code == 422
+    track = json.loads(json.dumps(EXAMPLE))
+    track["scenario_config"]["track_id"] = "mars"
+    r = client.post("/api/v1/optimize", json=track)
+    assert r.status_code == 422 and "unknown track 'mars'" in r.json()["detail"][0]
+    assert client.post("/api/v1/optimize", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+
+
+def test_unknown_ids_and_cancel(client, bristol_request):
+    for path in ("/api/v1/optimize/nope/status", "/api/v1/optimize/nope/result", "/api/v1/backtest/nope/status"):
+        r = client.get(path)
+        assert r.status_code == 404 and "no run with id 'nope'" in r.json()["detail"]
+    assert client.delete("/api/v1/optimize/nope").status_code == 404
+    big = json.loads(json.dumps(bristol_request))
+    big["scenario_config"]["n_scenarios"] = 400_000
+    run_id = client.post("/api/v1/optimize", json=big).json()["run_id"]
+    r = client.delete(f"/api/v1/optimize/{run_id}")
+    assert r.status_code == 202
+    st = wait(client, run_id)
+    assert st["status"] == "cancelled"
+    res = client.get(f"/api/v1/optimize/{run_id}/result")
+    assert res.status_code == 409 and res.json()["detail"]["status"] == "cancelled"
+
+
+def test_progress_is_real(client, bristol_request):
+    big = json.loads(json.dumps(bristol_request))
+    big["scenario_config"]["n_scenarios"] = 200_000
+    run_id = client.post("/api/v1/optimize", json=big).json()["run_id"]
+    seen = set()
+    while True:
+        st = client.get(f"/api/v1/optimize/{run_id}/status").json()
+        seen.add(round(st["progress"], 2))
+        if st["status"] in ("completed", "failed", "cancelled"):
+            break
+        if st["status"] == "running":
+            code = client.get(f"/api/v1/optimize/{run_id}/result").status_code
+            assert code == 409 or (code == 200 and client.get(f"/api/v1/optimize/{run_id}/status").json()["status"] == "completed")
+        time.sleep(0.05)
+    assert st["status"] == "completed" and len([p for p in seen if 0 < p < 1]) >= 2
+
+
+def test_backtest_endpoints(client):
+    r = client.post("/api/v1/backtest", json={"seasons": [2024], "track_type": "road", "n_scenarios": 200, "seed": 1})
+    assert r.status_code == 202
+    run_id = r.json()["run_id"]
+    assert wait(client, run_id, "backtest")["status"] == "completed"
+    rep = client.get(f"/api/v1/backtest/{run_id}/result").json()
+    assert rep["races"] == 5 and {"crps", "pit_coverage"} <= set(rep["model"])
+    bad = client.post("/api/v1/backtest", json={"seasons": [2019], "n_scenarios": 100})
+    st = wait(client, bad.json()["run_id"], "backtest")
+    assert st["status"] == "failed" and "overlap the model's fit seasons" in st["error"]
+
+
+def test_health_docs_limits_cors(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path, rate_limit_per_minute=5, max_body_bytes=2000, cors_origins=["https://dfs.example"]))
+    with TestClient(app) as c:
+        h = c.get("/api/v1/health").json()
+        assert h["version"] and h["ontology_backend"] == "embedded" and h["neo4j_reachable"] is None
+        assert c.get("/docs").status_code == 200 and "/api/v1/optimize" in c.get("/openapi.json").json()["paths"]
+        pre = c.options("/api/v1/health", headers={"Origin": "https://dfs.example", "Access-Control-Request-Method": "GET"})
+        assert pre.headers.get("access-control-allow-origin") == "https://dfs.example"
+        big = {**EXAMPLE, "slate_id": "x" * 5000}
+        assert c.post("/api/v1/optimize", json=big).status_code == 413
+        codes = [c.get("/api/v1/optimize/x/status").status_code for _ in range(5)]
+        r = c.get("/api/v1/optimize/x/status")
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and 429 not in codes[:1]
+
+
+def test_health_reports_neo4j_unreachable(tmp_path):
+    app = create_app(Settings(state_dir=tmp_path, ontology_backend="neo4j", neo4j_uri="bolt://127.0.0.1:9", neo4j_timeout_s=1))
+    with TestClient(app) as c:
+        h = c.get("/api/v1/health").json()
+        assert h["neo4j_reachable"] is False and "bolt://127.0.0.1:9" in h["neo4j_detail"] and h["ontology_backend"] == "embedded"
+
+
+# ----------------------------------------------------------------------------- a real server
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(state: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PITWALL_STATE_DIR": str(state)}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "api", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    end = time.time() + 60
+    while time.time() < end:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the API did not start: " + proc.stdout.read().decode()[-2000:])
+
+
+class Receiver(BaseHTTPRequestHandler):
+    got: list = []
+
+    def do_POST(self):
+        n = int(self.headers["Content-Length"])
+        Receiver.got.append(json.loads(self.rfile.read(n)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_real_server_restart_and_webhook(tmp_path, bristol_request):
+    hook_port = _free_port()
+    hook = HTTPServer(("127.0.0.1", hook_port), Receiver)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    proc = start_server(tmp_path, port)
+    try:
+        req = {**bristol_request, "webhook_url": f"http://127.0.0.1:{hook_port}/done"}
+        done = httpx.post(f"{base}/optimize", json=req).json()["run_id"]
+        for _ in range(600):
+            if httpx.get(f"{base}/optimize/{done}/status").json()["status"] == "completed":
+                break
+            time.sleep(0.1)
+        before = httpx.get(f"{base}/optimize/{done}/result").json()
+        for _ in range(50):
+            if Receiver.got:
+                break
+            time.sleep(0.1)
+        assert Receiver.got and Receiver.got[0]["run_id"] == done and Receiver.got[0]["status"] == "completed"
+        long = {**bristol_request, "scenario_config": {**bristol_request["scenario_config"], "n_scenarios": 1_000_000}}
+        running = httpx.post(f"{base}/optimize", json=long).json()["run_id"]
+        for _ in range(100):
+            if httpx.get(f"{base}/optimize/{running}/status").json()["status"] == "running":
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    proc = start_server(tmp_path, port)
+    try:
+        after = httpx.get(f"{base}/optimize/{done}/result")
+        assert after.status_code == 200 and after.json() == before
+        st = httpx.get(f"{base}/optimize/{running}/status").json()
+        assert st["status"] == "failed" and st["error"] == "interrupted by restart"
+        assert httpx.get(f"{base}/health").json()["jobs_interrupted_at_start"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        hook.shutdown()
