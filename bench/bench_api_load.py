@@ -30,23 +30,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_api(state: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """A real `pitwall api` on a free loopback port, once it answers."""
+    port = free_port()
+    env = {**os.environ, "PITWALL_STATE_DIR": state, **env_extra}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "api", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    for _ in range(300):
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, base
+
+
 def main() -> None:
     slate = shipped_salary_slate("dk_2026-04-12_race08_bristol.csv", History.load())
     keep = {"driver_id", "skill", "aggression", "shadow_risk", "name", "salary"}
     request = {"slate_id": "bristol", "drivers": [{k: v for k, v in d.model_dump(mode="json").items() if k in keep} for d in slate.drivers],
                "scenario_config": {"track_id": "bristol", "n_scenarios": 1000, "race_length": 500}, "random_seed": 1}
-    port = free_port()
     with tempfile.TemporaryDirectory() as state:
-        env = {**os.environ, "PITWALL_STATE_DIR": state, "PITWALL_RATE_LIMIT_PER_MINUTE": "1000000"}
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "api", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}/api/v1"
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        proc, base = start_api(state, PITWALL_RATE_LIMIT_PER_MINUTE="1000000")
         post_lat, poll_lat, errors = [], [], []
         run_ids: list[str] = []
         lock = threading.Lock()
@@ -92,18 +98,8 @@ def main() -> None:
     print(f"GET status:     p50 {ms(poll_lat, 50):.1f} ms, p99 {ms(poll_lat, 99):.1f} ms (n={len(poll_lat)})")
     print(f"submitted jobs completed afterwards: {done}/{len(run_ids)}")
     # single POST latency on an idle server
-    port = free_port()
     with tempfile.TemporaryDirectory() as state:
-        env = {**os.environ, "PITWALL_STATE_DIR": state}
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "api", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}/api/v1"
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        proc, base = start_api(state)
         lat = []
         with httpx.Client() as c:
             for k in range(10):

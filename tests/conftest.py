@@ -1,6 +1,5 @@
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.data import History
+from helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "tools" / "neo4j"
@@ -18,12 +18,6 @@ REPORT: list[str] = []
 @pytest.fixture(scope="session")
 def history() -> History:
     return History.load()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _unavailable(reason: str):
@@ -45,7 +39,7 @@ def neo4j_server(tmp_path_factory):
         if build.returncode != 0:
             _unavailable(f"mvn package failed: {build.stdout[-2000:]}{build.stderr[-2000:]}")
         REPORT.append(f"neo4j launcher built with Maven in {time.perf_counter() - t:.1f} s")
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("neo4j")
     t0 = time.perf_counter()
     proc = subprocess.Popen(

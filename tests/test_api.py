@@ -2,11 +2,7 @@
 for persistence across a restart and for the webhook."""
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from helpers import free_port, start_api
 
 from engine.api import create_app
 from engine.settings import Settings
@@ -197,27 +194,6 @@ def test_health_reports_neo4j_unreachable(tmp_path):
 
 
 # ----------------------------------------------------------------------------- a real server
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(state: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "PITWALL_STATE_DIR": str(state)}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "api", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    end = time.time() + 60
-    while time.time() < end:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("the API did not start: " + proc.stdout.read().decode()[-2000:])
-
-
 class Receiver(BaseHTTPRequestHandler):
     got: list = []
 
@@ -232,12 +208,11 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 def test_real_server_restart_and_webhook(tmp_path, bristol_request):
-    hook_port = _free_port()
+    hook_port = free_port()
     hook = HTTPServer(("127.0.0.1", hook_port), Receiver)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}/api/v1"
-    proc = start_server(tmp_path, port)
+    port = free_port()
+    proc, base = start_api(tmp_path, port)
     try:
         req = {**bristol_request, "webhook_url": f"http://127.0.0.1:{hook_port}/done"}
         done = httpx.post(f"{base}/optimize", json=req).json()["run_id"]
@@ -260,7 +235,7 @@ def test_real_server_restart_and_webhook(tmp_path, bristol_request):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    proc = start_server(tmp_path, port)
+    proc, _ = start_api(tmp_path, port)
     try:
         after = httpx.get(f"{base}/optimize/{done}/result")
         assert after.status_code == 200 and after.json() == before

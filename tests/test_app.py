@@ -1,14 +1,11 @@
 """Every page with AppTest (widgets set through the API), including a run driven to completion."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import start_streamlit
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,31 +161,11 @@ def test_calibration_state_in_query_params():
     assert any(b.label == "Run backtest" for b in at.button)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_streamlit_serves_the_app(tmp_path):
     """`make run` starts this: a real Streamlit server answering on its port."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("streamlit")), "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PITWALL_STATE_DIR": str(tmp_path)},
-    )
+    proc, url = start_streamlit(tmp_path)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError("streamlit did not answer within 60 s")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        with urllib.request.urlopen(url + "/", timeout=5) as r:
             assert r.status == 200 and b"<html" in r.read().lower()
     finally:
         proc.terminate()
