@@ -136,7 +136,7 @@ class Service:
         from engine.scenarios import load_params
 
         self.settings = settings
-        self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), on_finish=self._notify)
+        self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers, on_finish=self._notify)
         self.tracks = load_tracks().set_index("track_id")
         self.repository, self.ontology_notice = open_with_fallback(settings)
         load_params()

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = 120
     max_body_bytes: int = 1_000_000
+    job_workers: int = Field(default=1, ge=1, le=16, description="jobs running at once (each uses the cores in numpy)")
 
 
 @lru_cache(maxsize=1)

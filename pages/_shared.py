@@ -26,7 +26,7 @@ def history() -> History:
 def runner() -> JobRunner:
     """One job runner per server process; workers never call st.*"""
     settings = get_settings()
-    return JobRunner(JobStore(settings.state_dir / "jobs.sqlite"))
+    return JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers)
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
