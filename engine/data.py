@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -443,10 +443,3 @@ def integrity_report(history: History, progress: Callable[[float], None] | None 
         "known_exceptions": sorted(known),
     }
     return coverage, failures
-
-
-def races_of(history: History, seasons: Iterable[int] | None = None) -> pd.DataFrame:
-    idx = history.index
-    if seasons is not None:
-        idx = idx[idx["season"].isin(list(seasons))]
-    return idx.reset_index(drop=True)

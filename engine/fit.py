@@ -28,7 +28,6 @@ in the fit seasons is pooled with its parent type, e.g. dirt with short tracks):
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from typing import Callable
 

@@ -846,8 +846,3 @@ def simulate(
     assert out is not None
     valid, rejections = validate(inputs, out)
     return ScenarioSet(inputs=inputs, seed=int(seed), arrays=out, valid=valid, rejections=rejections)
-
-
-def simulate_slate(slate: Slate, config: ScenarioConfig, seed: int, model: ModelParams | None = None, **kw) -> ScenarioSet:
-    """prepare + simulate in one call."""
-    return simulate(prepare(slate, config, model), config.n_scenarios, seed, **kw)

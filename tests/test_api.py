@@ -55,7 +55,6 @@ def wait(c, run_id, kind="optimize", timeout=120):
 
 
 def test_documented_example_is_accepted_then_fails_with_the_reason(client):
-    t = time.perf_counter()
     r = client.post("/api/v1/optimize", json=EXAMPLE)
     assert r.status_code == 202
     body = r.json()

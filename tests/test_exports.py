@@ -6,7 +6,7 @@ import io
 import pytest
 
 from engine.contracts import Site
-from engine.data import DATA_DIR, salary_files
+from engine.data import salary_files
 from engine.exports import ExportError, fill_dk_entries, lineups_csv, parse_dk_cell, read_lineups_csv
 from engine.salaries import read_salary_file
 from engine.slates import build_slate, shipped_salary_slate

@@ -180,7 +180,7 @@ def test_conditioning_through_bounds_and_rejection():
     # a driver forced to lead most of the race: under 1% survive, said plainly
     drivers = [d.model_copy(update={"min_laps_led": 260}) if d.driver_id == min(slate.drivers, key=lambda d: d.skill).driver_id else d for d in slate.drivers]
     rare = simulate(prepare(slate.model_copy(update={"drivers": drivers}), model=MODEL), 2000, 8)
-    assert rare.n_valid < 20 and "not reliable" in rare.warning or "no scenario" in rare.warning
+    assert rare.n_valid < 20 and ("not reliable" in rare.warning or "no scenario" in rare.warning)
 
 
 def test_diagnostics_come_from_the_scenarios():
