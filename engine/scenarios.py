@@ -408,31 +408,43 @@ def allocate_laps_led(
     ends[tail] = np.broadcast_to(L[:, None], ends.shape)[tail]
     np.maximum.accumulate(ends, axis=1, out=ends)
     lengths = np.diff(ends, axis=1, prepend=np.int32(0))
-    ri = r.astype(np.int32)
-    dbase = (np.arange(n, dtype=np.int64) * d)[:, None]
+    # leaders only for the stints that hold laps (flat arrays from here on)
+    nz = np.flatnonzero(lengths.ravel() > 0)
+    row = (nz // kmax).astype(np.int64)
+    ri = r.ravel()[nz].astype(np.int64)
+    up = use_pace.ravel()[nz]
+    stint_end = ends.ravel()[nz]
     start_order = np.asarray(start_order)
     per_row_start = start_order.ndim == 2
-    from_start = np.take_along_axis(start_order, ri, axis=1) if per_row_start else start_order[ri]
-    leader = np.where(use_pace, pace_order.ravel()[dbase + ri], from_start)
-    # replace leaders out of the race before their stint ends (only those entries)
+
+    def pick(rows, ranks, pace):
+        from_start = start_order[rows, ranks] if per_row_start else start_order[ranks]
+        return np.where(pace, pace_order.ravel()[rows * d + ranks], from_start)
+
+    leader = pick(row, ri, up)
     done_flat = laps_completed.ravel()
-    bad_r, bad_k = np.nonzero((done_flat[dbase + leader] < ends) & (lengths > 0))
-    rr, up = ri[bad_r, bad_k], use_pace[bad_r, bad_k]
+    # replace leaders out of the race before their stint ends by the next car of their order
+    bad = np.flatnonzero(done_flat[row * d + leader] < stint_end)
+    rr, upb = ri[bad], up[bad]
     for _ in range(2 * d):
-        if bad_r.size == 0:
+        if bad.size == 0:
             break
         rr = rr + 1
         wrap = rr >= d
-        up = up | wrap
+        upb = upb | wrap
         rr[wrap] = 0
-        cand = np.where(up, pace_order[bad_r, rr], start_order[bad_r, rr] if per_row_start else start_order[rr])
-        ok = done_flat[bad_r.astype(np.int64) * d + cand] >= ends[bad_r, bad_k]
-        leader[bad_r[ok], bad_k[ok]] = cand[ok]
+        cand = pick(row[bad], rr, upb)
+        ok = done_flat[row[bad] * d + cand] >= stint_end[bad]
+        leader[bad[ok]] = cand[ok]
         keep = ~ok
-        bad_r, bad_k, rr, up = bad_r[keep], bad_k[keep], rr[keep], up[keep]
-    m = (lengths > 0).ravel()
-    led = np.bincount((dbase + leader).ravel()[m], weights=lengths.ravel()[m], minlength=n * d).reshape(n, d)
-    return led.astype(np.int32), np.where(lengths > 0, leader, -1) if return_leaders else None
+        bad, rr, upb = bad[keep], rr[keep], upb[keep]
+    led = np.bincount(row * d + leader, weights=lengths.ravel()[nz], minlength=n * d).reshape(n, d)
+    leaders = None
+    if return_leaders:
+        leaders = np.full(n * kmax, -1, dtype=np.int64)
+        leaders[nz] = leader
+        leaders = leaders.reshape(n, kmax)
+    return led.astype(np.int32), leaders
 
 
 def allocate_fastest_laps(
