@@ -116,7 +116,7 @@ class StartBaseline:
         return out
 
 
-def _summary(rows: pd.DataFrame, pit_cols: list[str]) -> dict:
+def _summary(rows: pd.DataFrame) -> dict:
     lv = {f"{int(round(100 * c))}": c for c in C.LEVELS}
     return {
         "races": int(rows["race_id"].nunique()),
@@ -211,8 +211,8 @@ def backtest(
     if not frames:
         raise ValueError("no race could be simulated: " + "; ".join(skipped))
     rows = pd.concat(frames, ignore_index=True)
-    report = _summary(rows, [])
-    report["by_track_type"] = {t: _summary(g, []) for t, g in rows.groupby("track_type")}
+    report = _summary(rows)
+    report["by_track_type"] = {t: _summary(g) for t, g in rows.groupby("track_type")}
     pit_all = np.concatenate(pits)
     report["pit_histogram"] = C.pit_histogram(pit_all)
     report["reliability"] = {k: C.reliability(np.concatenate(v[0]), np.concatenate(v[1])) for k, v in events.items()}

@@ -369,21 +369,7 @@ def _feasible_lineups(p: Problem, limit: int = ENUM_LIMIT) -> np.ndarray | None:
     if locks:
         lineups = np.hstack([np.tile(np.array(locks, dtype=np.int64), (len(lineups), 1)), lineups])
     lineups = np.sort(lineups, axis=1)
-    ok = np.ones(len(lineups), dtype=bool)
-    member = np.zeros(p.n, dtype=bool)
-    for _, _, members, k in p.caps:
-        member[:] = False
-        member[list(members)] = True
-        ok &= member[lineups].sum(axis=1) <= k
-    for _, _, members, k in p.starts:
-        member[:] = False
-        member[list(members)] = True
-        ok &= member[lineups].sum(axis=1) >= k
-    for _, members, lo, hi in p.groups:
-        member[:] = False
-        member[list(members)] = True
-        cnt = member[lineups].sum(axis=1)
-        ok &= (cnt >= (lo or 0)) & (cnt <= (p.roster if hi is None else hi))
+    ok = ~rule_violations(p, lineups)
     return lineups[ok].astype(np.int16)
 
 
@@ -588,22 +574,26 @@ class _PersistentLineupModel:
         return sorted(int(i) for i in np.flatnonzero(np.asarray(self.h.getSolution().col_value) > 0.5))
 
 
-def _violations(p: Problem, lineups: np.ndarray, handled_start: int | None) -> np.ndarray:
-    """Scenarios whose lineup breaks a constraint the DP does not carry."""
+def rule_violations(p: Problem, lineups: np.ndarray, skip_start: int | None = None) -> np.ndarray:
+    """Which lineups (rows of driver indices) break a team / manufacturer cap, a starting
+    position rule (but rule ``skip_start``) or a group. Roster, cap, locks and excludes are the
+    caller's (they are built into the lineups)."""
     bad = np.zeros(len(lineups), dtype=bool)
-    onehot = np.zeros((len(lineups), p.n), dtype=np.int16)
-    np.put_along_axis(onehot, lineups, 1, axis=1)
+    member = np.zeros(p.n, dtype=bool)
+
+    def count(members) -> np.ndarray:
+        member[:] = False
+        member[list(members)] = True
+        return member[lineups].sum(axis=1)
+
     for _, _, members, k in p.caps:
-        bad |= onehot[:, list(members)].sum(axis=1) > k
+        bad |= count(members) > k
     for idx, (_, _, members, k) in enumerate(p.starts):
-        if idx != handled_start:
-            bad |= onehot[:, list(members)].sum(axis=1) < k
+        if idx != skip_start:
+            bad |= count(members) < k
     for _, members, lo, hi in p.groups:
-        cnt = onehot[:, list(members)].sum(axis=1)
-        if lo is not None:
-            bad |= cnt < lo
-        if hi is not None:
-            bad |= cnt > hi
+        cnt = count(members)
+        bad |= (cnt < (lo or 0)) | (cnt > (p.roster if hi is None else hi))
     return bad
 
 
@@ -688,7 +678,7 @@ def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "
     if not np.isfinite(scores).all():
         bad = int((~np.isfinite(scores)).sum())
         raise OptimizerError([f"no lineup satisfies the roster, cap and starting-position rules in {bad} scenario(s)"])
-    redo = np.flatnonzero(_violations(p, out, handled))
+    redo = np.flatnonzero(rule_violations(p, out, handled))
     if redo.size:
         model = _PersistentLineupModel(p)
         for s in redo:
