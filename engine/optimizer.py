@@ -68,7 +68,8 @@ def make_solver(name: str):
     if name == "cbc":
         with warnings.catch_warnings():  # pulp 3.3 announces that 4.0 drops its bundled CBC (hence pulp<4)
             warnings.simplefilter("ignore", DeprecationWarning)
-            return pulp.PULP_CBC_CMD(msg=False, threads=1)
+            # no -threads: CBC's threaded search with one thread sometimes waits 10 s for it to start
+            return pulp.PULP_CBC_CMD(msg=False)
     if name == "highs":
         return pulp.HiGHS(msg=False, threads=1)
     raise OptimizerError([f"unknown solver {name!r}: expected one of {', '.join(SOLVERS)}"])
