@@ -13,7 +13,6 @@ finishing order by expected position (``rank_mae``, comparable to published pred
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ class RaceForecast:
 
 def model_hash(model: ModelParams) -> str:
     """Short sha256 of the model's parameters (canonical JSON): which model a report scored."""
-    return hashlib.sha256(json.dumps(model.raw, sort_keys=True).encode()).hexdigest()[:16]
+    return model.hash
 
 
 def race_seed(seed: int, rid: str) -> int:

@@ -252,14 +252,13 @@ def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000
 
 
 def parse_seasons(text: str) -> tuple[int, ...]:
-    """"2015-2021" or "2022,2024" -> seasons."""
+    from engine.data import DataError
+    from engine.data import parse_seasons as parse
+
     try:
-        if "-" in text:
-            a, b = text.split("-")
-            return tuple(range(int(a), int(b) + 1))
-        return tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected seasons like 2015-2021 or 2022,2024") from None
+        return parse(text)
+    except DataError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def stats_table(title: str, hist, sim) -> Table:

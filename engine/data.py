@@ -84,6 +84,17 @@ def parse_race_id(text: str) -> tuple[int, int]:
         raise DataError(f"race id {text!r} is not of the form SEASON-RACE (e.g. 2024-30)") from None
 
 
+def parse_seasons(text: str) -> tuple[int, ...]:
+    """"2015-2021" or "2022,2024" -> seasons; a clear error otherwise."""
+    try:
+        if "-" in text:
+            a, b = text.split("-")
+            return tuple(range(int(a), int(b) + 1))
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise DataError(f"{text!r}: expected seasons like 2015-2021 or 2022,2024") from None
+
+
 def _read_table(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():

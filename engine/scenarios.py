@@ -50,7 +50,7 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -112,6 +112,13 @@ class ModelParams:
     pit: dict[str, tuple[float, float]]  # strategy -> (utility shift, noise scale)
     fit_seasons: tuple[int, ...]
     raw: dict = field(repr=False, default_factory=dict)
+
+    @cached_property
+    def hash(self) -> str:
+        """Short sha256 of the parameters (canonical JSON): which model produced a result."""
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()[:16]
 
     def for_type(self, track_type: str) -> TypeParams:
         if track_type not in self.types:

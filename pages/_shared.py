@@ -77,7 +77,8 @@ def guard(body, title: str = "Something went wrong") -> None:
         show_error(exc, title)
 
 
-def ontology_notice() -> None:
+def ontology_notice():
+    """The ontology repository, after showing why it is the embedded one when Neo4j failed."""
     repo, notice = ontology()
     if notice:
         st.warning(notice)

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.backtest import SHIPPED_REPORT, model_hash
+from engine.data import DataError, parse_seasons
 from engine.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, summary_rows
 from engine.scenarios import load_params
 from engine.service import backtest_cache_key, backtest_work
@@ -16,13 +17,6 @@ from pages._shared import guard, history, owner, runner, show_error
 
 st.title("Calibration")
 qp = st.query_params
-
-
-def parse_seasons(text: str) -> tuple[int, ...]:
-    if "-" in text:
-        a, b = text.split("-")
-        return tuple(range(int(a), int(b) + 1))
-    return tuple(int(x) for x in text.split(","))
 
 
 def page() -> None:
@@ -40,8 +34,8 @@ def page() -> None:
     qp.update({"seasons": seasons, "track_type": track_type, "seed": str(seed)})
     try:
         chosen = parse_seasons(seasons)
-    except ValueError:
-        st.error(f"Seasons {seasons!r}: expected e.g. 2022-2024 or 2022,2024")
+    except DataError as exc:
+        st.error(str(exc))
         return
     t = None if track_type == "all" else track_type
     report = None

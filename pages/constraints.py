@@ -5,14 +5,12 @@ import streamlit as st
 
 from engine.constraints import ConstraintCompiler, describe_rule, describe_spec, rules_from_table, rules_table
 from engine.contracts import ContractError, RuleKind
-from pages._shared import SITES, analyst_rules, guard, history, ontology, require_slate, show_error
+from pages._shared import SITES, analyst_rules, guard, history, ontology_notice, require_slate, show_error
 
 st.title("Constraints")
 def page() -> None:
     s = require_slate()
-    repo, notice = ontology()
-    if notice:
-        st.warning(notice)
+    repo = ontology_notice()
     if repo.backend == "neo4j":
         try:
             st.success(f"Ontology: Neo4j {repo.ping()} at {repo.uri} (connected)")

@@ -11,7 +11,7 @@ from engine.exports import lineups_csv
 from engine.optimizer import OBJECTIVES
 from engine.pipeline import OptimizeSettings
 from engine.service import optimize_cache_key, optimize_work
-from pages._shared import SITES, analyst_rules, guard, ontology, owner, require_slate, runner, show_error
+from pages._shared import SITES, analyst_rules, guard, ontology_notice, owner, require_slate, runner, show_error
 
 st.title("Optimize")
 FINISHED = ("completed", "failed", "cancelled")
@@ -19,9 +19,7 @@ FINISHED = ("completed", "failed", "cancelled")
 
 def form() -> None:
     s = require_slate()
-    repo, notice = ontology()
-    if notice:
-        st.warning(notice)
+    repo = ontology_notice()
     with st.form("optimize"):
         c1, c2, c3, c4 = st.columns(4)
         default_site = st.session_state.get("site") or (s.site.value if s.site else "dk")
