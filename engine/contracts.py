@@ -21,7 +21,13 @@ from pydantic import (
 )
 
 MAX_SCENARIOS = 1_000_000
-MAX_FIELD = 43
+MIN_SCENARIOS = 10
+MAX_FIELD = 43  # cars that start a Cup race (43 before 2016, 40 since, 41 at the Daytona 500 from 2025)
+MAX_POOL = 60  # drivers one race's pool can hold: the field plus possible non-qualifiers
+MAX_SALARY = 100_000
+MAX_CAP = 1_000_000
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters
+Ident = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
 
 
 class Contract(BaseModel):
@@ -47,10 +53,12 @@ class ScenarioConfig(Contract):
     """How many races to simulate, where. race_length and field_size may be omitted: they
     then come from the track and the slate."""
 
-    n_scenarios: int = Field(gt=0, le=MAX_SCENARIOS, description="divisible by 10, at most 1,000,000")
-    track_id: str = Field(min_length=1)
+    n_scenarios: int = Field(ge=MIN_SCENARIOS, le=MAX_SCENARIOS, description="divisible by 10, at most 1,000,000")
+    track_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     race_length: int | None = Field(default=None, gt=0, le=2000, description="laps; default from the track")
-    field_size: int | None = Field(default=None, ge=2, le=MAX_FIELD, description="default: the slate's drivers")
+    field_size: int | None = Field(default=None, ge=2, le=MAX_FIELD,
+                                   description="cars that start; default: the drivers given, at most the race's field "
+                                               "(40). Drivers beyond it are possible non-qualifiers")
     calibration_enabled: bool = True
 
     @field_validator("n_scenarios")
@@ -69,25 +77,26 @@ class DriverConstraintsRequest(Contract):
     bounds condition the simulated races. The rest describes the real slate.
     """
 
-    driver_id: str = Field(min_length=1)
+    driver_id: str = Ident
     skill: float = Unit
     aggression: float = Unit
     shadow_risk: float = Unit
     min_laps_led: int = Field(default=0, ge=0)
     max_laps_led: int | None = Field(default=None, ge=0)
-    name: str | None = None
-    salary: int | None = Field(default=None, gt=0, le=100_000)
+    name: str | None = Field(default=None, max_length=100)
+    salary: int | None = Field(default=None, gt=0, le=MAX_SALARY)
     start_position: int | None = Field(default=None, ge=1, le=MAX_FIELD)
-    team: str | None = None
-    manufacturer: str | None = None
-    car_number: str | None = None
-    site_player_id: str | None = Field(default=None, description="the salary site's player id (DK ID / FD Id)")
+    team: str | None = Field(default=None, max_length=100)
+    manufacturer: str | None = Field(default=None, max_length=100)
+    car_number: str | None = Field(default=None, max_length=8)
+    site_player_id: str | None = Field(default=None, max_length=64, description="the salary site's player id (DK ID / FD Id)")
     pit_strategy: PitStrategy = PitStrategy.STANDARD
     locked: bool = False
     excluded: bool = False
     min_exposure: float = Field(default=0.0, ge=0.0, le=1.0)
     max_exposure: float = Field(default=1.0, ge=0.0, le=1.0)
     projected_ownership: float | None = Field(default=None, ge=0.0, le=1.0)
+    out: bool = Field(default=False, description="not in the race (did not qualify, withdrew): scores 0, in no lineup")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DriverConstraintsRequest":
@@ -97,14 +106,18 @@ class DriverConstraintsRequest(Contract):
             raise ValueError(f"min_exposure {self.min_exposure} is above max_exposure {self.max_exposure}")
         if self.locked and self.excluded:
             raise ValueError("a driver cannot be both locked and excluded")
+        if self.locked and self.out:
+            raise ValueError("a driver marked out of the race cannot be locked")
+        if self.out and self.start_position is not None:
+            raise ValueError(f"a driver marked out of the race has no starting position (got {self.start_position})")
         return self
 
 
 class OptimizeRequest(Contract):
-    slate_id: str = Field(min_length=1)
-    drivers: list[DriverConstraintsRequest] = Field(min_length=1)
+    slate_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
+    drivers: list[DriverConstraintsRequest] = Field(min_length=1, max_length=MAX_POOL)
     scenario_config: ScenarioConfig
-    salary_cap: int = Field(default=50_000, gt=0, le=1_000_000)
+    salary_cap: int = Field(default=50_000, gt=0, le=MAX_CAP)
     random_seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     site: Site = Site.DK
 
@@ -122,9 +135,6 @@ class OptimizeRequest(Contract):
                     v = getattr(d, f)
                     if v is not None and v > laps:
                         raise ValueError(f"driver {d.driver_id!r}: {f} {v} is above the race length {laps}")
-        field = self.scenario_config.field_size
-        if field is not None and field < len(self.drivers):
-            raise ValueError(f"scenario_config.field_size {field} is below the {len(self.drivers)} drivers given")
         return self
 
 
@@ -246,19 +256,24 @@ class SlateDriver(DriverConstraintsRequest):
 
 
 class Slate(Contract):
-    """A race as the analyst edits it."""
+    """A race as the analyst edits it.
 
-    slate_id: str
+    ``field_size``: the cars that start the race (None: the drivers of the slate). A pool
+    with more drivers than that holds possible non-qualifiers. ``salary_cap``: None is the
+    site's cap."""
+
+    slate_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
     site: Site | None = None
-    season: int | None = None
-    race: int | None = None
-    race_name: str | None = None
-    date: str | None = None
-    track_id: str | None = None
-    track_type: str | None = None
-    race_length: int | None = None
-    salary_cap: int = 50_000
-    drivers: list[SlateDriver]
+    season: int | None = Field(default=None, ge=1949, le=2100)
+    race: int | None = Field(default=None, ge=1, le=60)
+    race_name: str | None = Field(default=None, max_length=200)
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    track_id: str | None = Field(default=None, max_length=64, pattern=ID_PATTERN)
+    track_type: str | None = Field(default=None, max_length=64)
+    race_length: int | None = Field(default=None, gt=0, le=2000)
+    field_size: int | None = Field(default=None, ge=2, le=MAX_FIELD)
+    salary_cap: int | None = Field(default=None, gt=0, le=MAX_CAP)
+    drivers: list[SlateDriver] = Field(min_length=1, max_length=MAX_POOL)
     unmatched: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -285,23 +300,70 @@ def describe_errors(exc: ValidationError, payload: Any) -> list[str]:
     return describe_error_list(exc.errors(), payload)
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def error_words(err: dict) -> str:
+    """One pydantic error in words: what is allowed and what was given (no pydantic jargon)."""
+    t, ctx, given = err.get("type", ""), err.get("ctx") or {}, err.get("input")
+    got = f" (got {_shown(given)})"
+    words = {
+        "greater_than": lambda: f"must be above {ctx.get('gt')}{got}",
+        "greater_than_equal": lambda: f"must be at least {ctx.get('ge')}{got}",
+        "less_than": lambda: f"must be below {ctx.get('lt')}{got}",
+        "less_than_equal": lambda: f"must be at most {ctx.get('le')}{got}",
+        "string_too_long": lambda: f"is {len(given) if isinstance(given, str) else '?'} characters long; at most {ctx.get('max_length')} are allowed",
+        "string_too_short": lambda: "must not be empty",
+        "string_pattern_mismatch": lambda: f"{_shown(given)} has characters that are not allowed (control characters or a wrong format)",
+        "too_long": lambda: f"has {ctx.get('actual_length')} items; at most {ctx.get('max_length')} are allowed",
+        "too_short": lambda: f"needs at least {ctx.get('min_length')} item(s) (got {ctx.get('actual_length')})",
+        "missing": lambda: "is required",
+        "extra_forbidden": lambda: "is not a known field",
+        "int_parsing": lambda: f"must be a whole number{got}",
+        "int_type": lambda: f"must be a whole number{got}",
+        "int_from_float": lambda: f"must be a whole number{got}",
+        "float_parsing": lambda: f"must be a number{got}",
+        "float_type": lambda: f"must be a number{got}",
+        "finite_number": lambda: f"must be a finite number{got}",
+        "bool_parsing": lambda: f"must be true or false{got}",
+        "bool_type": lambda: f"must be true or false{got}",
+        "string_type": lambda: f"must be text{got}",
+        "list_type": lambda: f"must be a list{got}",
+        "dict_type": lambda: f"must be an object{got}",
+        "model_type": lambda: f"must be an object{got}",
+        "model_attributes_type": lambda: f"must be an object{got}",
+        "enum": lambda: f"must be one of {ctx.get('expected')}{got}",
+        "literal_error": lambda: f"must be one of {ctx.get('expected')}{got}",
+        "url_parsing": lambda: f"is not a valid URL{got}",
+        "url_scheme": lambda: f"must be an http or https URL{got}",
+    }
+    if t in words:
+        return words[t]()
+    msg = str(err.get("msg", "invalid value"))
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def describe_error_list(errors: list[dict], payload: Any) -> list[str]:
-    """Readable messages for pydantic-style error dicts (loc, msg), naming driver and field."""
+    """Readable messages for pydantic-style error dicts (loc, msg), naming driver and field:
+    "driver 'd1' (drivers[0]): skill: must be at most 1.0 (got 1.5)"."""
     out = []
     drivers = payload.get("drivers") if isinstance(payload, dict) else None
     for err in errors:
-        loc = [p for p in err["loc"] if p != "body"]
+        # drop the request part ("body") and pydantic's validator names ("function-after[...]")
+        loc = [p for p in err["loc"] if p != "body" and not (isinstance(p, str) and ("[" in p or "(" in p))]
         where = []
         if len(loc) >= 2 and loc[0] == "drivers" and isinstance(loc[1], int):
             idx = loc[1]
             did = None
             if isinstance(drivers, list) and idx < len(drivers) and isinstance(drivers[idx], dict):
                 did = drivers[idx].get("driver_id") or drivers[idx].get("name")
-            where.append(f"driver {did!r} (drivers[{idx}])" if did else f"drivers[{idx}]")
+            where.append(f"driver {_shown(did)} (drivers[{idx}])" if did else f"drivers[{idx}]")
             loc = loc[2:]
         if loc:
-            where.append(".".join(str(p) for p in loc))
-        msg = err["msg"].removeprefix("Value error, ")
+            where.append("".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip("."))
+        msg = error_words(err)
         out.append(f"{': '.join(where)}: {msg}" if where else msg)
     return out
 
@@ -319,3 +381,31 @@ def parse_slate(payload: dict[str, Any]) -> Slate:
         return Slate.model_validate(payload)
     except ValidationError as exc:
         raise ContractError(describe_errors(exc, payload)) from None
+
+
+def validate_rules(items: list[tuple[str, Any]]) -> list[Rule]:
+    """Rules from (label, raw rule) pairs; ContractError with every problem, each led by its
+    rule's label and naming the field, and any rule id used more than once."""
+    rules, messages = [], []
+    for label, item in items:
+        try:
+            rules.append(Rule.model_validate(item))
+        except ValidationError as exc:
+            messages += [f"{label}: {m}" for m in describe_errors(exc, {})]
+    ids = [r.rule_id for r in rules]
+    messages += [f"rule id {x!r} is used more than once" for x in sorted({x for x in ids if ids.count(x) > 1})]
+    if messages:
+        raise ContractError(messages)
+    return rules
+
+
+def parse_rules(payload: Any, where: str = "rules") -> list[Rule]:
+    """Analyst rules from JSON (a list of rule objects), each named by position and id in errors."""
+    if not isinstance(payload, list):
+        raise ContractError([f"{where}: expected a list of rules, got {type(payload).__name__}"])
+
+    def label(k: int, item: Any) -> str:
+        rid = item.get("rule_id") if isinstance(item, dict) else None
+        return f"{where}: rule {k}" + (f" ({_shown(rid)})" if rid else "")
+
+    return validate_rules([(label(k, item), item) for k, item in enumerate(payload, start=1)])

@@ -88,20 +88,60 @@ def parse_seasons(text: str) -> tuple[int, ...]:
     """"2015-2021" or "2022,2024" -> seasons; a clear error otherwise."""
     try:
         if "-" in text:
-            a, b = text.split("-")
-            return tuple(range(int(a), int(b) + 1))
-        return tuple(int(x) for x in text.split(","))
+            a, b = (int(x) for x in text.split("-"))
+        else:
+            return tuple(sorted({int(x) for x in text.split(",")}))
     except ValueError:
         raise DataError(f"{text!r}: expected seasons like 2015-2021 or 2022,2024") from None
+    if a > b:
+        raise DataError(f"{text!r}: the first season {a} is after the last {b} (write {b}-{a})")
+    return tuple(range(a, b + 1))
 
 
 def _read_table(path: Path | str) -> pd.DataFrame:
+    """A CSV or parquet table a user gave; DataError naming the file for anything unreadable
+    (missing, a folder, empty, not parquet, not text, not CSV)."""
+    from engine.textio import InputFileError, decode_text, read_bytes
+
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, encoding="utf-8-sig")
+    try:
+        raw = read_bytes(path)
+    except InputFileError as exc:
+        raise DataError(str(exc)) from None
+    if not raw.strip():
+        raise DataError(f"{path}: the file is empty")
+    if path.suffix.lower() == ".parquet":
+        import io
+
+        try:
+            return pd.read_parquet(io.BytesIO(raw))
+        except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+            hint = " (it looks like text: name a CSV file .csv)" if raw[:4] != b"PAR1" and b"," in raw[:4096] else ""
+            raise DataError(f"{path}: not a readable parquet file{hint}: {str(exc).splitlines()[0][:200]}") from None
+    try:
+        text, _ = decode_text(raw, str(path))
+    except InputFileError as exc:
+        raise DataError(str(exc)) from None
+    import io
+
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable CSV file: {str(exc).splitlines()[0][:200]}") from None
+    if df.empty:
+        raise DataError(f"{path}: the file has a header but no rows")
+    return df
+
+
+def _integers(raw: pd.DataFrame, column: str, where: str) -> pd.Series:
+    """A column as int64; DataError naming the column and the rows (file line numbers) that are not whole numbers."""
+    values = pd.to_numeric(raw[column], errors="coerce")
+    bad = values.isna() | (values.notna() & (values % 1 != 0))
+    if bad.any():
+        rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:10]
+        sample = raw[column][bad].head(3).tolist()
+        raise DataError(f"{where}: column {column!r} is not a whole number on row(s) {rows} (e.g. {sample})")
+    return values.astype("int64")
 
 
 def _require(df: pd.DataFrame, columns: list[str], where: str) -> None:
@@ -155,12 +195,8 @@ def normalize_results(raw: pd.DataFrame, where: str, names: NameIndex | None = N
             "rating": raw["Rating"] if "Rating" in raw else np.nan,
         }
     )
-    for col in ("season", "race", "finish", "start", "laps", "led"):
-        bad = pd.to_numeric(df[col], errors="coerce").isna()
-        if bad.any():
-            rows = (np.flatnonzero(bad.to_numpy()) + 2).tolist()[:10]
-            raise DataError(f"{where}: column {col!r} is not an integer on row(s) {rows}")
-        df[col] = pd.to_numeric(df[col]).astype("int64")
+    for col, src in (("season", "Season"), ("race", "Race"), ("finish", "Finish"), ("start", "Start"), ("laps", "Laps"), ("led", "Led")):
+        df[col] = _integers(raw, src, where)
     df["track_length"] = pd.to_numeric(df["track_length"], errors="coerce").astype("float64")
     df["points"] = pd.to_numeric(df["points"], errors="coerce").astype("float64")
     df["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("float64")
@@ -178,13 +214,18 @@ def normalize_index(raw: pd.DataFrame, where: str, tracks: dict[str, str]) -> pd
     unknown_types = sorted(set(raw["track_type_coarse"]) - set(TRACK_TYPES))
     if unknown_types:
         raise DataError(f"{where}: unknown track type(s) {unknown_types}; known: {list(TRACK_TYPES)}")
+    dates = pd.to_datetime(raw["race_date"].astype(str).str[:10], errors="coerce", format="%Y-%m-%d")
+    if dates.isna().any():
+        rows = (np.flatnonzero(dates.isna().to_numpy()) + 2).tolist()[:10]
+        raise DataError(f"{where}: column 'race_date' is not a date (YYYY-MM-DD) on row(s) {rows} "
+                        f"(e.g. {raw['race_date'][dates.isna()].head(3).tolist()})")
     df = pd.DataFrame(
         {
-            "season": pd.to_numeric(raw["Season"]).astype("int64"),
-            "race": pd.to_numeric(raw["Race"]).astype("int64"),
+            "season": _integers(raw, "Season", where),
+            "race": _integers(raw, "Race", where),
             "track": raw["Track"].astype(str),
             "race_name": raw.get("Name", pd.Series("", index=raw.index)).astype(str),
-            "date": pd.to_datetime(raw["race_date"].astype(str).str[:10], errors="coerce"),
+            "date": dates,
             "track_type": raw["track_type_coarse"].astype(str),
             "track_length": pd.to_numeric(raw.get("Length"), errors="coerce"),
             "surface": raw.get("Surface", pd.Series("", index=raw.index)).astype(str),
@@ -295,6 +336,13 @@ class History:
             loops = [loop] + [finalize_loop(loop_from_nascar(_read_table(p), str(p), index, id_map)) for p in extra.loop]
             _check_new_races(loops, "loop data")
             loop = pd.concat(loops, ignore_index=True)
+        if extra:
+            shipped = set(frames[0]["race_id"])
+            added = sorted(set(results["race_id"]) - shipped) + sorted(set(index["race_id"]) - set(results["race_id"]) - shipped)
+            failures = race_failures(results, index, loop, added, data_dir=data_dir)
+            if failures:
+                shown = "; ".join(failures[:10]) + (f"; and {len(failures) - 10} more" if len(failures) > 10 else "")
+                raise DataError(f"the extra files fail {len(failures)} integrity check(s), so nothing was loaded: {shown}")
         return cls(results=results, index=index, loop=loop, tracks=tracks, names=names, notes=notes)
 
     def before(self, season: int, race: int) -> "History":
@@ -389,6 +437,33 @@ def load_dk_points_reference(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     return pd.read_parquet(data_dir / "reference" / "dk_points_crummypicks_2022_2024.parquet")
 
 
+def race_field_size(season: int | None, track_id: str | None = None, race: int | None = None,
+                    race_name: str | None = None, data_dir: Path = DATA_DIR) -> tuple[int, str]:
+    """The most cars that start a Cup race (data/field_sizes.csv) and the rule that says so.
+
+    The most specific matching row wins: a row naming a track applies when the track matches
+    and either the race number or the race name (case-insensitive substring) does. Without a
+    season, the current rules (the latest season listed) apply."""
+    rules = pd.read_csv(data_dir / "field_sizes.csv", dtype={"track_id": str, "race_name": str})
+    year = season if season is not None else int(rules["from_season"].max())
+    best: tuple[int, int, str] | None = None
+    for r in rules.itertuples():
+        if (not pd.isna(r.from_season) and year < r.from_season) or (not pd.isna(r.to_season) and year > r.to_season):
+            continue
+        specific = 0
+        if isinstance(r.track_id, str) and r.track_id:
+            named = isinstance(r.race_name, str) and race_name and r.race_name.lower() in race_name.lower()
+            numbered = not pd.isna(r.race) and race is not None and int(r.race) == int(race)
+            if track_id != r.track_id or not (named or numbered):
+                continue
+            specific = 1
+        if best is None or specific > best[0]:
+            best = (specific, int(r.field_size), str(r.source))
+    if best is None:
+        raise DataError(f"data/field_sizes.csv has no rule for season {year}")
+    return best[1], best[2]
+
+
 def salary_files(data_dir: Path = DATA_DIR) -> list[Path]:
     """The shipped real salary files (DraftKings and FanDuel, 2026)."""
     return sorted(p for p in (data_dir / "salaries").glob("*.csv") if p.name != "manifest.csv")
@@ -400,15 +475,21 @@ def salary_manifest(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     return df.set_index("file")
 
 
-def integrity_report(history: History, progress: Callable[[float], None] | None = None) -> tuple[dict[str, object], list[str]]:
-    """Coverage of the data and a list of integrity failures (empty when all is well).
+def race_failures(results: pd.DataFrame, index: pd.DataFrame, loop: pd.DataFrame, race_ids=None,
+                  progress: Callable[[float], None] | None = None, data_dir: Path = DATA_DIR) -> list[str]:
+    """Integrity failures of races (all, or ``race_ids``), one line each naming the race.
 
-    Checked: in every race Finish and Start are permutations of 1..N; laps led sum to the
-    race laps except in the documented exceptions (data/known_exceptions.csv); every race
-    has an index row with a date and a track type; fastest laps never exceed the race laps
-    and sum to at most the race laps; every loop row joins a result row.
-    """
-    res, idx, loop = history.results, history.index, history.loop
+    Checked: Finish and Start are permutations of 1..N; laps led sum to the race laps except in
+    the documented exceptions (data/known_exceptions.csv); no driver leads more laps than the
+    race had; every race has a track type; fastest laps never exceed the race laps and sum to
+    at most the race laps; every loop row joins a result row. The same checks guard extra
+    seasons when they are loaded, so a broken file is refused everywhere, not only by
+    ``pitwall data check``."""
+    res, idx = results, index
+    if race_ids is not None:
+        wanted = set(race_ids)
+        res, idx = res[res["race_id"].isin(wanted)], idx[idx["race_id"].isin(wanted)]
+        loop = loop[loop["race_id"].isin(wanted)]
     failures: list[str] = []
     groups = res.groupby(["season", "race"], sort=True)
     for i, ((season, race), d) in enumerate(groups):
@@ -420,15 +501,18 @@ def integrity_report(history: History, progress: Callable[[float], None] | None 
             failures.append(f"race {race_id(season, race)}: Finish is not a permutation of 1..{n}")
         if not np.array_equal(np.sort(d["start"].to_numpy()), expect):
             failures.append(f"race {race_id(season, race)}: Start is not a permutation of 1..{n}")
-    exceptions = pd.read_csv(DATA_DIR / "known_exceptions.csv")
-    known = set(exceptions.loc[exceptions["check"] == "laps_led_sum", "race_id"])
+    known = known_exceptions(data_dir)
     led = res.groupby("race_id")["led"].sum()
+    most = res.groupby("race_id")["led"].max()
     laps = idx.set_index("race_id")["race_laps"]
     for rid, total in led.items():
-        if rid in laps.index and int(total) != int(laps[rid]) and rid not in known:
+        if rid not in laps.index or pd.isna(laps[rid]):
+            continue
+        if int(most[rid]) > int(laps[rid]):
+            failures.append(f"race {rid}: a driver leads {int(most[rid])} laps of a {int(laps[rid])}-lap race")
+        elif int(total) != int(laps[rid]) and rid not in known:
             failures.append(f"race {rid}: laps led sum to {int(total)}, race laps {int(laps[rid])} (not a known exception)")
-    missing_type = idx[idx["track_type"].isna()]
-    failures += [f"race {rid}: no track type" for rid in missing_type["race_id"]]
+    failures += [f"race {rid}: no track type" for rid in idx[idx["track_type"].isna()]["race_id"]]
     if len(loop):
         fl = loop.groupby("race_id")["fastest_laps"].sum()
         over = fl[fl > laps.reindex(fl.index)]
@@ -438,6 +522,20 @@ def integrity_report(history: History, progress: Callable[[float], None] | None 
         if len(orphans):
             sample = orphans[["race_id", "driver"]].head(5).to_dict("records")
             failures.append(f"loop data: {len(orphans)} row(s) match no result row, e.g. {sample}")
+    return failures
+
+
+def known_exceptions(data_dir: Path = DATA_DIR) -> set[str]:
+    """Races whose shipped laps led do not sum to the race laps, as in the source."""
+    exceptions = pd.read_csv(data_dir / "known_exceptions.csv")
+    return set(exceptions.loc[exceptions["check"] == "laps_led_sum", "race_id"])
+
+
+def integrity_report(history: History, progress: Callable[[float], None] | None = None) -> tuple[dict[str, object], list[str]]:
+    """Coverage of the data and a list of integrity failures (empty when all is well): see
+    ``race_failures`` for what is checked."""
+    res, idx, loop = history.results, history.index, history.loop
+    failures = race_failures(res, idx, loop, progress=progress)
     coverage = {
         "seasons": f"{min(history.seasons)}-{max(history.seasons)}",
         "races": int(idx.shape[0]),
@@ -451,6 +549,6 @@ def integrity_report(history: History, progress: Callable[[float], None] | None 
         },
         "loop_seasons": f"{int(loop['season'].min())}-{int(loop['season'].max())}" if len(loop) else "none",
         "drivers": int(res["driver_id"].nunique()),
-        "known_exceptions": sorted(known),
+        "known_exceptions": sorted(known_exceptions()),
     }
     return coverage, failures

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.contracts import Site
+from engine.contracts import MAX_FIELD, MAX_POOL, MAX_SALARY, Site
 
 _NAME_ID = re.compile(r"^\s*(?P<name>.+?)\s*\((?P<id>[^()]+)\)\s*$")
 
@@ -54,21 +54,28 @@ class SalaryFile:
     source: str
     rows: list[SalaryRow]
     game_info: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def read_salary_file(data: str | Path | bytes, source: str | None = None) -> SalaryFile:
     """Parse a DraftKings or FanDuel salary file (path, bytes or text); the site is detected
     from the header. Raises SalaryImportError listing every problem."""
+    from engine.textio import InputFileError, decode_text, read_bytes
+
     if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and len(data) < 4096):
         path = Path(data)
         source = source or path.name
-        if not path.exists():
-            raise SalaryImportError(source, [f"file not found: {path}"])
-        raw = path.read_bytes()
+        try:
+            raw = read_bytes(path, str(path))
+        except InputFileError as exc:
+            raise SalaryImportError(source, [str(exc).removeprefix(f"{path}: ")]) from None
     else:
         raw = data.encode() if isinstance(data, str) else data
         source = source or "uploaded file"
-    text = raw.decode("utf-8-sig", errors="replace")
+    try:
+        text, note = decode_text(raw, source)
+    except InputFileError as exc:
+        raise SalaryImportError(source, [str(exc).removeprefix(f"{source}: ")]) from None
     if not text.strip():
         raise SalaryImportError(source, ["the file is empty"])
     try:
@@ -77,10 +84,11 @@ def read_salary_file(data: str | Path | bytes, source: str | None = None) -> Sal
         raise SalaryImportError(source, [f"not a CSV file: {exc}"]) from None
     df.columns = [str(c).strip() for c in df.columns]
     cols = set(df.columns)
+    notes = (note,) if note else ()
     if {"Id", "Salary"} <= cols and ("Nickname" in cols or {"First Name", "Last Name"} <= cols):
-        return _fanduel(df, source)
+        return _with_notes(_fanduel(df, source), notes)
     if "Salary" in cols and ("Name + ID" in cols or {"Name", "ID"} <= cols):
-        return _draftkings(df, source)
+        return _with_notes(_draftkings(df, source), notes)
     header = ", ".join(c for c in df.columns if not c.startswith("Unnamed")) or "(none)"
     raise SalaryImportError(
         source,
@@ -89,6 +97,12 @@ def read_salary_file(data: str | Path | bytes, source: str | None = None) -> Sal
             f"header was: {header} (DraftKings needs Salary and 'Name + ID', or Name and ID; FanDuel needs Id, Nickname, Salary)"
         ],
     )
+
+
+def _with_notes(sf: SalaryFile, notes: tuple[str, ...]) -> SalaryFile:
+    from dataclasses import replace
+
+    return replace(sf, notes=sf.notes + notes) if notes else sf
 
 
 def _draftkings(df: pd.DataFrame, source: str) -> SalaryFile:
@@ -152,7 +166,9 @@ def _build(site, source, names, ids, salaries, fppg, problems, game) -> SalaryFi
             if not value.is_integer() or value <= 0:
                 raise ValueError
             salary = int(value)
-        except ValueError:
+            if salary > MAX_SALARY:
+                problems.append(f"{label}: Salary {salary:,} is above ${MAX_SALARY:,}, the most a site prices one driver")
+        except (ValueError, OverflowError):
             problems.append(f"{label}: Salary {sal!r} is not a positive whole number")
             salary = 0
         try:
@@ -162,6 +178,9 @@ def _build(site, source, names, ids, salaries, fppg, problems, game) -> SalaryFi
         rows.append(SalaryRow(line, name, pid, salary, points))
     if not rows and not problems:
         problems.append("the file has a header but no driver rows")
+    if len(rows) > MAX_POOL:
+        problems.append(f"{len(rows)} drivers: one race's pool holds at most {MAX_POOL} (a Cup field is at most "
+                        f"{MAX_FIELD} cars, plus possible non-qualifiers)")
     if problems:
         raise SalaryImportError(source, problems)
     return SalaryFile(site, source, rows, game)
