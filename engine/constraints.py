@@ -28,10 +28,12 @@ from pydantic import Field
 
 from engine.contracts import Contract, Rule, RuleKind, Site, Slate
 from engine.ontology import OntologyRepository
-from engine.scenarios import SimulationError, check_laps_led_bounds, estimate_starts
+from engine.scenarios import SimulationError, check_laps_led_bounds, estimate_starts, field_of
 from engine.scoring import table as scoring_table
 
 SLATE = "slate"
+OUT = "out"  # the driver is marked out of the race
+GLOBAL = "global-exposure"
 
 
 class SpecError(ValueError):
@@ -48,10 +50,12 @@ class SpecDriver(Contract):
     salary: int | None = None
     team: str | None = None
     manufacturer: str | None = None
-    start_position: int
+    start_position: int | None = None  # None: out of the race
     start_estimated: bool = False
+    out: bool = False
     min_exposure: float = 0.0
     max_exposure: float = 1.0
+    exposure_rule: str | None = None  # the rule that set the exposure bounds
 
 
 class CountLimit(Contract):
@@ -132,19 +136,28 @@ class ConstraintCompiler:
         self.repository = repository
 
     def compile(self, slate: Slate, site: Site | str = Site.DK, analyst_rules: list[Rule] | None = None,
-                salary_cap: int | None = None, field_size: int | None = None) -> ConstraintSpec:
+                salary_cap: int | None = None, field_size: int | None = None,
+                min_exposure: float | None = None, max_exposure: float | None = None) -> ConstraintSpec:
+        """The spec of a slate. ``salary_cap`` overrides the slate's cap (else the site's);
+        ``field_size`` is an explicit number of starters (else the slate's rule); ``min_exposure``
+        / ``max_exposure`` bound every driver's share of the lineups (locked drivers are in
+        every lineup and excluded ones in none, whatever the global bounds say)."""
         site = Site(getattr(site, "value", site))
         ids = [d.driver_id for d in slate.drivers]
         facts = self.repository.slate_facts(ids, slate.track_id, slate.season, site.value)
         track_type = slate.track_type or facts.track_type
         roster = int(facts.site["roster_size"]) if facts.site else scoring_table(site.value).roster_size
-        cap = int(salary_cap or (facts.site["salary_cap"] if facts.site else scoring_table(site.value).salary_cap))
-        field = int(field_size or len(slate.drivers))
+        cap = int(salary_cap or slate.salary_cap or (facts.site["salary_cap"] if facts.site else scoring_table(site.value).salary_cap))
+        racing = [i for i, d in enumerate(slate.drivers) if not d.out]
+        field = field_of(len(racing), slate.field_size, field_size)
         notes: list[str] = []
         problems: list[str] = []
 
-        # drivers: the slate's values, completed from the ontology
-        starts, estimated = estimate_starts([d.start_position for d in slate.drivers], [d.skill for d in slate.drivers], ids, max(field, len(ids)))
+        # drivers: the slate's values, completed from the ontology; the grid of those who can race
+        grid, est = estimate_starts([slate.drivers[i].start_position for i in racing], [slate.drivers[i].skill for i in racing],
+                                    [ids[i] for i in racing], max(field, len(racing)))
+        starts = {i: g for i, g in zip(racing, grid)}
+        estimated = {racing[k] for k in est}
         filled = []
         drivers: dict[str, SpecDriver] = {}
         for i, d in enumerate(slate.drivers):
@@ -155,19 +168,45 @@ class ConstraintCompiler:
                 filled.append(d.name or d.driver_id)
             drivers[d.driver_id] = SpecDriver(
                 driver_id=d.driver_id, name=d.name or d.driver_id, salary=d.salary, team=team, manufacturer=make,
-                start_position=starts[i], start_estimated=i in estimated, min_exposure=d.min_exposure, max_exposure=d.max_exposure,
+                start_position=starts.get(i), start_estimated=i in estimated, out=d.out,
+                min_exposure=d.min_exposure, max_exposure=d.max_exposure,
             )
         if filled:
             notes.append(f"team / manufacturer from the ontology for {len(filled)} driver(s)")  # no backend name: same facts, same hash
         if estimated:
             notes.append(f"starting positions estimated from skill for {len(estimated)} driver(s)")
+        outs = [slate.drivers[i].name or ids[i] for i in range(len(ids)) if slate.drivers[i].out]
+        if outs:
+            notes.append(f"out of the race (score 0, in no lineup): {', '.join(outs)}")
+        if len(racing) > field:
+            notes.append(
+                f"{len(racing)} drivers can race for a field of {field}: before qualifying, {len(racing) - field} of them miss "
+                "each simulated race and score 0 there, drawn by qualifying pace (skill: the weakest are likeliest to miss; "
+                "drivers with a known grid position always start). Once qualifying is known, mark the non-qualifiers out"
+            )
 
         locks = {d.driver_id: SLATE for d in slate.drivers if d.locked}
         excludes = {d.driver_id: SLATE for d in slate.drivers if d.excluded}
+        excludes.update({d.driver_id: OUT for d in slate.drivers if d.out})
+        if min_exposure is not None or max_exposure is not None:
+            lo_g, hi_g = min_exposure or 0.0, 1.0 if max_exposure is None else max_exposure
+            for x, d in drivers.items():
+                lo = d.min_exposure if x in excludes else max(d.min_exposure, lo_g)
+                hi = d.max_exposure if x in locks else min(d.max_exposure, hi_g)
+                drivers[x] = d.model_copy(update={"min_exposure": round(lo, 4), "max_exposure": round(hi, 4)})
+            applied_global = f"every driver in {lo_g:.0%} to {hi_g:.0%} of lineups (locked and excluded drivers aside)"
+        else:
+            applied_global = None
         laps_led = {d.driver_id: LapsLedBound(min=d.min_laps_led, max=d.max_laps_led) for d in slate.drivers
                     if d.min_laps_led or (d.max_laps_led is not None and slate.race_length and d.max_laps_led < slate.race_length)}
         exposure_src: dict[str, str] = {d.driver_id: SLATE for d in slate.drivers if d.min_exposure > 0 or d.max_exposure < 1}
+        if applied_global:
+            exposure_src.update({x: GLOBAL for x, d in drivers.items() if x not in exposure_src and (d.min_exposure > 0 or d.max_exposure < 1)})
         team_max, make_max, start_min, groups, applied = [], [], [], [], []
+        if applied_global:
+            applied.append(AppliedRule(rule_id=GLOBAL, source="analyst", description=applied_global))
+        teams = sorted({d.team for d in drivers.values() if d.team})
+        makes = sorted({d.manufacturer for d in drivers.values() if d.manufacturer})
 
         rules = [(r, "ontology") for r in facts.rules] + [(r, "analyst") for r in (analyst_rules or [])]
         seen_ids = set()
@@ -185,6 +224,17 @@ class ConstraintCompiler:
                 continue
             if rule.drivers and not present:
                 notes.append(f"rule {rule.rule_id!r} skipped: none of its drivers is on this slate")
+                continue
+            unknown = [(attr, value, known) for attr, value, known in (("team", rule.team, teams), ("manufacturer", rule.manufacturer, makes))
+                       if value is not None and value not in known]
+            if unknown:
+                attr, value, known = unknown[0]
+                text = (f"rule {rule.rule_id!r} names {attr} {value!r}, which no driver on this slate has; "
+                        f"{attr}s here: {', '.join(known) or 'none known'}")
+                if source == "analyst":
+                    problems.append(text)
+                else:
+                    notes.append(text + " (skipped)")
                 continue
             applied.append(AppliedRule(rule_id=rule.rule_id, source=source, description=rule.description or describe_rule(rule)))
             k = rule.kind
@@ -217,6 +267,10 @@ class ConstraintCompiler:
                     hi = cur.max if rule.max is None else (int(rule.max) if cur.max is None else min(cur.max, int(rule.max)))
                     laps_led[x] = LapsLedBound(min=lo, max=hi, rule_id=rule.rule_id)
 
+        for x, r in exposure_src.items():
+            d = drivers[x]
+            if d.min_exposure > 0 or d.max_exposure < 1:
+                drivers[x] = d.model_copy(update={"exposure_rule": r})
         spec = ConstraintSpec(
             slate_id=slate.slate_id, site=site, roster_size=roster, salary_cap=cap, track_id=slate.track_id,
             track_type=track_type, race_length=slate.race_length, field_size=field,
@@ -390,11 +444,10 @@ def rules_from_table(df) -> list[Rule]:
     """Rules from an edited table; every bad value is named by row, rule id and field
     (ContractError). Blank rows are ignored."""
     import pandas as pd
-    from pydantic import ValidationError
 
-    from engine.contracts import ContractError, describe_errors
+    from engine.contracts import validate_rules
 
-    out, messages = [], []
+    items = []
     for k, row in enumerate(df.to_dict("records")):
         if not row.get("rule_id") and not row.get("kind"):
             continue
@@ -405,12 +458,5 @@ def rules_from_table(df) -> list[Rule]:
         for f in ("k", "position"):
             if clean.get(f) is not None:
                 clean[f] = int(clean[f])
-        try:
-            out.append(Rule.model_validate(clean))
-        except ValidationError as exc:
-            messages += [f"rule row {k + 1} ({clean.get('rule_id') or 'no id'}): {m}" for m in describe_errors(exc, {})]
-    ids = [r.rule_id for r in out]
-    messages += [f"rule id {x!r} is used on more than one row" for x in sorted({x for x in ids if ids.count(x) > 1})]
-    if messages:
-        raise ContractError(messages)
-    return out
+        items.append((f"rule row {k + 1} ({clean.get('rule_id') or 'no id'})", clean))
+    return validate_rules(items)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.constraints import ConstraintCompiler, ConstraintSpec
-from engine.contracts import Contract, Rule, ScenarioConfig, Site, Slate
+from engine.contracts import MAX_CAP, MAX_SCENARIOS, MIN_SCENARIOS, Contract, Rule, ScenarioConfig, Site, Slate
 from engine.ontology import OntologyRepository
-from engine.optimizer import OBJECTIVES, OptimalResult, Portfolio, build_portfolio, optimal_lineups, problem_from_spec
+from engine.optimizer import (OBJECTIVES, OptimalResult, Portfolio, build_portfolio, check_portfolio, optimal_lineups,
+                              problem_from_spec)
 from engine.scenarios import ScenarioSet, SimInputs, prepare, simulate
 
 
@@ -22,16 +23,24 @@ class OptimizeSettings(Contract):
 
     site: Site = Site.DK
     n_lineups: int = Field(default=20, ge=1, le=500)
-    n_scenarios: int = Field(default=10_000, gt=0, le=1_000_000)
+    n_scenarios: int = Field(default=10_000, ge=MIN_SCENARIOS, le=MAX_SCENARIOS)
     objective: str = Field(default="mean", pattern="^(" + "|".join(OBJECTIVES) + ")$")
     seed: int = Field(default=0, ge=0)
     min_unique: int = Field(default=1, ge=0, le=6)
     solver: str = Field(default="cbc", pattern="^(cbc|highs)$")
     sim_precision: bool = False
-    target: float | None = None
-    salary_cap: int | None = Field(default=None, gt=0)
+    target: float | None = Field(default=None, allow_inf_nan=False, description="score to reach (objective target)")
+    salary_cap: int | None = Field(default=None, gt=0, le=MAX_CAP)
+    min_exposure: float | None = Field(default=None, ge=0.0, le=1.0, description="every driver in at least this share of lineups")
+    max_exposure: float | None = Field(default=None, ge=0.0, le=1.0, description="every driver in at most this share of lineups")
     optimal_pct: bool = True
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "OptimizeSettings":
+        if self.min_exposure is not None and self.max_exposure is not None and self.min_exposure > self.max_exposure:
+            raise ValueError(f"min_exposure {self.min_exposure:.0%} is above max_exposure {self.max_exposure:.0%}")
+        return self
 
 
 @dataclass
@@ -72,6 +81,11 @@ class OptimizeRun:
             "notes": self.spec.notes + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+        if self.inputs.qualifying_draws:
+            miss = 1.0 - self.scenarios.qualified.mean(axis=0)
+            out["non_qualifiers"] = sorted(
+                ({"driver_id": self.inputs.driver_ids[i], "name": self.inputs.names[i], "miss_pct": round(float(miss[i]), 4)}
+                 for i in np.flatnonzero(self.inputs.racing) if miss[i] > 0), key=lambda r: -r["miss_pct"])
         if self.calibration is not None:
             out["calibration_metrics"] = self.calibration
         if self.portfolio.target is not None:
@@ -110,8 +124,10 @@ def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyR
     seconds = {}
     t = time.perf_counter()
     spec = ConstraintCompiler(repository).compile(slate, settings.site, settings.rules, salary_cap=settings.salary_cap,
-                                                  field_size=config.field_size if config else None)
-    problem_from_spec(spec)  # no salaries -> fail now, not after simulating
+                                                  field_size=config.field_size if config else None,
+                                                  min_exposure=settings.min_exposure, max_exposure=settings.max_exposure)
+    problem = problem_from_spec(spec)  # no salaries -> fail now, not after simulating
+    check_portfolio(problem, settings.n_lineups, settings.min_unique)  # exposures no portfolio can meet -> now
     inputs = prepare(slate, config, spec=spec)
     seconds["compile"] = time.perf_counter() - t
     step(0.05)

@@ -158,11 +158,17 @@ def load_params(path: Path | str = PARAMS_FILE) -> ModelParams:
 # ----------------------------------------------------------------------------- inputs
 @dataclass(frozen=True)
 class SimInputs:
-    """Per-driver arrays of one slate, ready to simulate."""
+    """Per-driver arrays of one slate, ready to simulate.
+
+    Columns are the slate's drivers, then ``fillers`` anonymous field cars. ``field`` cars
+    start each simulated race: when more drivers can race than that (a salary pool before
+    qualifying), the non-qualifiers of each race are drawn (``qualifying_draws``); drivers
+    marked ``out`` never race. ``start`` is the grid of the drivers who can race (0 for those
+    out); in a race with non-qualifiers the starters keep that order, renumbered 1..field."""
 
     driver_ids: tuple[str, ...]
     names: tuple[str, ...]
-    start: np.ndarray  # 1-based grid positions, a permutation of 1..D
+    start: np.ndarray  # 1-based grid positions; 0 for drivers out of the race
     skill: np.ndarray
     aggression: np.ndarray
     shadow: np.ndarray
@@ -176,10 +182,40 @@ class SimInputs:
     model: ModelParams
     estimated_starts: tuple[str, ...] = ()
     fillers: int = 0
+    field: int = 0  # cars that start each race (0: every column)
+    out: np.ndarray | None = None  # drivers who never race
+    pinned: np.ndarray | None = None  # drivers sure to start (their grid position is known)
 
     @property
     def n_drivers(self) -> int:
         return len(self.driver_ids)
+
+    @property
+    def n_field(self) -> int:
+        return self.field or self.n_drivers
+
+    @property
+    def racing(self) -> np.ndarray:
+        """Columns that can race (not out)."""
+        return np.ones(self.n_drivers, bool) if self.out is None else ~self.out
+
+    @property
+    def qualifying_draws(self) -> bool:
+        """More drivers can race than the field holds: who misses is drawn per race."""
+        return int(self.racing.sum()) > self.n_field
+
+    @property
+    def every_column_races(self) -> bool:
+        return self.n_field == self.n_drivers and not self.qualifying_draws
+
+
+def field_of(n_racing: int, slate_field: int | None, explicit: int | None) -> int:
+    """Cars that start: an explicit field size (the API's scenario_config.field_size: fewer than
+    the drivers means non-qualifiers, more means anonymous field cars), else the drivers who
+    can race, at most the slate's field size (the race's rule, e.g. 40)."""
+    if explicit:
+        return int(explicit)
+    return min(n_racing, int(slate_field)) if slate_field else n_racing
 
 
 def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelParams | None = None,
@@ -196,7 +232,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     laps-led bounds, race length, field size and grid (estimated starts included).
     """
     if spec is not None:
-        grid = {d.driver_id: d.start_position for d in spec.drivers}
+        grid = {d.driver_id: None if d.start_estimated else d.start_position for d in spec.drivers}  # estimates: same again
         slate = slate.model_copy(update={
             "race_length": spec.race_length or slate.race_length,
             "track_type": spec.track_type or slate.track_type,
@@ -224,20 +260,21 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
         raise SimulationError("race length unknown: set scenario_config.race_length or the slate's race length")
 
     drivers = list(slate.drivers)  # excluded drivers still race; exclusion is a lineup rule
-    field_size = config.field_size if config and config.field_size else (spec.field_size if spec is not None else len(drivers))
-    if field_size < len(drivers):
-        raise SimulationError(f"field_size {field_size} is below the {len(drivers)} drivers of the slate")
+    out = [bool(d.out) for d in drivers]
+    n_racing = len(drivers) - sum(out)
+    explicit = config.field_size if config and config.field_size else (spec.field_size if spec is not None else None)
+    field_size = field_of(n_racing, slate.field_size, explicit)
     if field_size < 2:
-        raise SimulationError("a race needs at least 2 cars")
-    fillers = field_size - len(drivers)
+        raise SimulationError(f"a race needs at least 2 cars ({n_racing} of the {len(drivers)} drivers can race)")
+    fillers = max(0, field_size - n_racing)
 
-    starts = [d.start_position for d in drivers]
+    starts = [None if o else d.start_position for d, o in zip(drivers, out)]
     given = [s for s in starts if s is not None]
     dup = sorted({s for s in given if given.count(s) > 1})
     if dup:
         names = [d.name or d.driver_id for d in drivers if d.start_position in dup]
         raise SimulationError(f"start_position {dup} given to more than one driver: {', '.join(names)}")
-    over = [d for d in drivers if d.start_position is not None and d.start_position > field_size]
+    over = [d for d, s in zip(drivers, starts) if s is not None and s > field_size]
     if over:
         raise SimulationError(
             "start_position above the field size "
@@ -251,6 +288,9 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
         mins.append(int(lo or 0))
         maxs.append(-1 if hi is None else int(hi))
     check_laps_led_bounds([d.name or d.driver_id for d in drivers], mins, maxs, race_length)
+    outs = [(d.name or d.driver_id) for d, o in zip(drivers, out) if o and mins[drivers.index(d)] > 0]
+    if outs:
+        raise SimulationError(f"min_laps_led set for driver(s) marked out of the race: {', '.join(outs)}")
 
     ids = [d.driver_id for d in drivers] + [f"field-car-{k + 1}" for k in range(fillers)]
     names = [d.name or d.driver_id for d in drivers] + [f"Field car {k + 1}" for k in range(fillers)]
@@ -260,16 +300,23 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     pit = [PitStrategy(d.pit_strategy).value for d in drivers] + ["STANDARD"] * fillers
     shift = np.array([model.pit[p][0] for p in pit], dtype=np.float32)
     scale = np.array([model.pit[p][1] for p in pit], dtype=np.float32)
-    start, estimated_idx = estimate_starts(starts + [None] * fillers, skill.tolist(), ids, field_size)
-    estimated = [ids[i] for i in estimated_idx if i < len(drivers)]
+    out_all = np.array(out + [False] * fillers)
+    racing = np.flatnonzero(~out_all)
+    grid, estimated_idx = estimate_starts([starts[i] if i < len(drivers) else None for i in racing], skill[racing].tolist(),
+                                          [ids[i] for i in racing], max(field_size, len(racing)))
+    start = np.zeros(len(ids), dtype=np.int16)
+    start[racing] = grid
+    estimated = [ids[racing[i]] for i in estimated_idx if racing[i] < len(drivers)]
+    pinned = np.array([s is not None for s in starts] + [False] * fillers)
     mins += [0] * fillers
     maxs += [-1] * fillers
     return SimInputs(
-        driver_ids=tuple(ids), names=tuple(names), start=np.array(start, dtype=np.int16), skill=skill,
+        driver_ids=tuple(ids), names=tuple(names), start=start, skill=skill,
         aggression=aggression, shadow=shadow, pit_shift=shift, pit_scale=scale,
         min_led=np.array(mins, dtype=np.int32), max_led=np.array(maxs, dtype=np.int32),
         race_length=int(race_length), track_type=track_type, params=params, model=model,
-        estimated_starts=tuple(estimated), fillers=fillers,
+        estimated_starts=tuple(estimated), fillers=fillers, field=field_size,
+        out=out_all if out_all.any() else None, pinned=pinned,
     )
 
 
@@ -320,23 +367,25 @@ def stint_slots(lam: float) -> int:
     return k + 1
 
 
-def _draw_layout(d: int, k: int) -> list[tuple[str, tuple[int, ...], type, str]]:
-    """The randomness of one scenario: (name, shape, dtype, kind), drawn in this order."""
+def _draw_layout(d: int, k: int, qualifying: bool = False) -> list[tuple[str, tuple[int, ...], type, str]]:
+    """The randomness of one scenario: (name, shape, dtype, kind), drawn in this order (the
+    qualifying draw last, so slates without non-qualifiers keep their scenarios)."""
     f32, f64 = np.float32, np.float64
+    qual = [("qual", (d,), f32, "u")] if qualifying else []
     return [
         ("gumbel", (d,), f32, "u"), ("dnf", (d,), f32, "u"), ("laps", (), f64, "u"), ("green", (), f64, "u"),
         ("inc_count", (), f64, "u"), ("inc_size", (MAX_INCIDENTS,), f64, "u"), ("inc_lap", (MAX_INCIDENTS,), f64, "u"),
         ("inc_center", (MAX_INCIDENTS,), f64, "u"), ("inc_hit", (d,), f32, "u"), ("down", (d,), f32, "u"),
         ("stints", (), f64, "u"), ("stint_len", (k,), f32, "u"), ("rank", (k,), f32, "u"), ("phase", (k,), f32, "u"),
         ("fast_eps", (d,), f32, "n"), ("fast_u", (), f64, "u"),
-    ]
+    ] + qual
 
 
-def _chunk_draws(gens: list[np.random.Generator], sizes: list[int], d: int, k: int) -> dict[str, np.ndarray]:
+def _chunk_draws(gens: list[np.random.Generator], sizes: list[int], d: int, k: int, qualifying: bool = False) -> dict[str, np.ndarray]:
     """All the randomness of a chunk: each block's generator fills its rows of every array,
     in a fixed order and fixed shapes, so a block's draws do not depend on the chunking."""
     n = sum(sizes)
-    layout = _draw_layout(d, k)
+    layout = _draw_layout(d, k, qualifying)
     out = {name: np.empty((n,) + shape, dtype) for name, shape, dtype, _ in layout}
     lo = 0
     for gen, nb in zip(gens, sizes):
@@ -484,9 +533,86 @@ def allocate_fastest_laps(
     return fl
 
 
-def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One chunk of scenarios from its draws (pure; see the module docstring for the model).
+DRIVER_DRAWS = ("gumbel", "dnf", "inc_hit")  # follow the driver
+POSITION_DRAWS = ("down", "fast_eps")  # by finishing position
+DRIVER_OUTPUTS = {"finish": 0, "running": False, "laps_completed": 0, "laps_led": 0, "fastest_laps": 0, "dk": 0.0, "fd": 0.0,
+                  "incident": 0}  # value for a driver not in the race
 
+
+@dataclass(frozen=True)
+class _Field:
+    """The cars of the simulated races: per-driver arrays, (cars,) or (scenarios, cars)."""
+
+    start: np.ndarray
+    skill: np.ndarray
+    aggression: np.ndarray
+    shadow: np.ndarray
+    pit_shift: np.ndarray
+    pit_scale: np.ndarray
+    race_length: int
+    params: TypeParams
+    model: ModelParams
+
+
+def _field(inp: SimInputs, idx, start) -> _Field:
+    return _Field(start=start, skill=inp.skill[idx], aggression=inp.aggression[idx], shadow=inp.shadow[idx],
+                  pit_shift=inp.pit_shift[idx], pit_scale=inp.pit_scale[idx], race_length=inp.race_length,
+                  params=inp.params, model=inp.model)
+
+
+def qualifiers(inp: SimInputs, u: np.ndarray) -> np.ndarray:
+    """The columns that start each race (scenarios x field, ascending) when more drivers can
+    race than the field holds. Stated rule: qualifying pace is a Plackett-Luce draw on the
+    track type's skill term, b_skill * logit(skill) + Gumbel noise (``u`` uniform), and the
+    ``field`` fastest start: the weakest by skill are likeliest to miss. Drivers with a known
+    grid position always start; drivers out never do."""
+    key = (inp.params.b_skill * pace_feature(inp.skill)).astype(np.float32) - np.log(-np.log(
+        np.clip(u, np.float32(1e-12), np.float32(1 - 1e-7))))
+    if inp.pinned is not None:
+        key[:, inp.pinned] = np.inf
+    key[:, ~inp.racing] = -np.inf
+    f = inp.n_field
+    return np.sort(np.argpartition(-key, f - 1, axis=1)[:, :f], axis=1)
+
+
+def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One chunk of scenarios from its draws: every column races, or the field's cars are
+    chosen (drivers out, non-qualifiers drawn by ``qualifiers``), raced, and written back,
+    with zeros for the drivers not in the race and ``qualified`` / ``start`` per scenario."""
+    if inp.every_column_races:
+        return _race(_field(inp, slice(None), inp.start), dr)
+    n, d = dr["gumbel"].shape
+    f = inp.n_field
+    rows = np.arange(n)[:, None]
+    if inp.qualifying_draws:
+        idx = qualifiers(inp, dr["qual"])
+        grid = inp.start[idx]
+        start = np.empty_like(grid)
+        start[rows, np.argsort(grid, axis=1, kind="stable")] = np.arange(1, f + 1, dtype=grid.dtype)
+        sub = {k: (np.take_along_axis(v, idx, axis=1) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
+               for k, v in dr.items() if k != "qual"}
+        res = _race(_field(inp, idx, start), sub)
+    else:
+        cols = np.flatnonzero(inp.racing)
+        sub = {k: (v[:, cols] if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v) for k, v in dr.items()}
+        res = _race(_field(inp, cols, inp.start[cols]), sub)
+        idx = np.broadcast_to(cols, (n, f))
+        start = np.broadcast_to(inp.start[cols], (n, f))
+    for k, empty in DRIVER_OUTPUTS.items():
+        full = np.full((n, d), empty, dtype=res[k].dtype)
+        full[rows, idx] = res[k]
+        res[k] = full
+    res["qualified"] = np.zeros((n, d), bool)
+    res["qualified"][rows, idx] = True
+    res["start"] = np.zeros((n, d), np.int16)
+    res["start"][rows, idx] = start
+    return res
+
+
+def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The simulated races of one field from its draws (pure; see the module docstring).
+
+    Per-driver inputs are (cars,) or, when each race has its own starters, (scenarios, cars).
     Arrays indexed by finishing position ("seq", column k = finished k + 1) avoid gathers:
     per-position constants broadcast, and results are scattered back to driver columns once.
     """
@@ -515,7 +641,7 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
     # own DNFs; given a DNF, u / p_own is uniform: it picks accident or not, then the lap
     p_own = (1.0 - np.power(1.0 - np.clip(inp.shadow, 0.0, 1.0), p.own_dnf_ratio)).astype(np.float32)
     own_s, own_d = np.nonzero(dr["dnf"] < p_own)
-    v = dr["dnf"][own_s, own_d] / p_own[own_d]
+    v = dr["dnf"][own_s, own_d] / np.broadcast_to(p_own, (n, d))[own_s, own_d]
     sh = p.own_accident_share
     is_acc = v < sh
     lap_u = np.where(is_acc, v / max(sh, 1e-9), (v - sh) / max(1.0 - sh, 1e-9))
@@ -528,8 +654,8 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
     n_inc = np.minimum(_inverse_cdf(dr["inc_count"], p.incident_count_p), MAX_INCIDENTS)
     sizes = 2 + _inverse_cdf(dr["inc_size"], p.incident_size_p)
     inc_frac = _quantile(dr["inc_lap"], p.incident_lap_q)
-    start_rank = (inp.start.astype(np.float32) - 1.0)[None, :]
-    reach = (np.float32(0.5) + inp.aggression)[None, :]
+    start_rank = np.broadcast_to(inp.start.astype(np.float32) - 1.0, (n, d))
+    reach = np.broadcast_to(np.float32(0.5) + inp.aggression, (n, d))
     involved_in = np.zeros((n, d), np.int8)
     inc_laps = np.full((n, MAX_INCIDENTS), -1, np.int32)
     inc_sizes = np.zeros((n, MAX_INCIDENTS), np.int16)
@@ -537,12 +663,12 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
         act = np.flatnonzero(n_inc > m)
         f = inc_frac[act, m][:, None].astype(np.float32)
         lap = np.floor(inc_frac[act, m] * laps_run[act]).astype(np.int32)
-        pos = (np.float32(1.0) - f) * start_rank + f * pace_rank[act]
+        pos = (np.float32(1.0) - f) * start_rank[act] + f * pace_rank[act]
         center = (dr["inc_center"][act, m][:, None] * (d - 1)).astype(np.float32)
         jitter = dr["inc_hit"][act] + np.float32((0.6180339887 * (m + 1)) % 1.0)  # a fresh uniform per incident
         jitter -= jitter >= 1.0
         # the `size` cars still running nearest the centre (aggressive cars reach further)
-        key = np.abs(pos - center) / reach + np.float32(2.0) * jitter
+        key = np.abs(pos - center) / reach[act] + np.float32(2.0) * jitter
         key[out_lap[act] <= lap[:, None]] = np.inf
         size = np.minimum(sizes[act, m], d)
         thr = np.take_along_axis(np.sort(key, axis=1), (size - 1)[:, None], axis=1)
@@ -595,7 +721,7 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
     slots = dr["rank"].shape[1]
     n_stints = 1 + _poisson_icdf(dr["stints"], p.lead_lambda, slots - 1)
     laps_led, _ = allocate_laps_led(laps_run, n_stints, dr["stint_len"], dr["rank"], dr["phase"], order,
-                                    np.argsort(inp.start), laps_done, p.lead_p, p.lead_kappa)
+                                    np.argsort(inp.start, axis=-1), laps_done, p.lead_p, p.lead_kappa)
     seq_led = np.take_along_axis(laps_led, order, axis=1)
 
     # fastest laps: exact allocation of the green-flag laps (finishing order)
@@ -603,7 +729,7 @@ def _simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.n
     seq_fl = allocate_fastest_laps(green, laps_run, seq_laps, fin_pct, seq_led, dr["fast_eps"], dr["fast_u"],
                                    p.fast_phi, p.fast_psi, p.fast_sigma)
 
-    seq_start = inp.start[order]
+    seq_start = inp.start[order] if inp.start.ndim == 1 else np.take_along_axis(inp.start, order, axis=1)
     position = np.arange(1, d + 1, dtype=np.int16)[None, :]
     seq_dk = score("dk", seq_start, position, seq_led, seq_fl, seq_laps)
     seq_fd = score("fd", seq_start, position, seq_led, seq_fl, seq_laps)
@@ -665,7 +791,22 @@ class ScenarioSet:
 
     @property
     def start(self) -> np.ndarray:
+        """The slate's grid (drivers): known or estimated positions, 0 for drivers out."""
         return self.inputs.start
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Starting position in each scenario (scenarios x drivers), 0 when not in the race."""
+        if "start" in self.arrays:
+            return self.arrays["start"]
+        return np.broadcast_to(self.inputs.start, self.arrays["finish"].shape)
+
+    @property
+    def qualified(self) -> np.ndarray:
+        """Whether each driver started each scenario (non-qualifiers and drivers out did not)."""
+        if "qualified" in self.arrays:
+            return self.arrays["qualified"]
+        return np.ones(self.arrays["finish"].shape, bool)
 
     @property
     def warning(self) -> str | None:
@@ -680,40 +821,47 @@ class ScenarioSet:
         return None
 
     def points(self, site: str) -> np.ndarray:
-        """Fantasy points of the valid scenarios (n_valid x drivers)."""
+        """Fantasy points of the valid scenarios (n_valid x drivers); 0 in races a driver missed."""
         return self.arrays["dk" if str(getattr(site, "value", site)) == "dk" else "fd"][self.valid]
 
     def diagnostics(self, drivers: list[int] | None = None) -> ScenarioDiagnostics:
-        """ScenarioDiagnostics from the generated scenarios.
+        """ScenarioDiagnostics from the generated scenarios, over the drivers who started.
 
-        avg_laps_led: mean laps led per driver over valid scenarios (of ``drivers`` when
-        given, e.g. a lineup); avg_position_differential: for the whole field the mean
+        avg_laps_led: mean laps led per starting driver over valid scenarios (of ``drivers``
+        when given, e.g. a lineup); avg_position_differential: for the whole field the mean
         absolute start - finish (the signed mean is 0 by construction), for ``drivers`` the
         signed mean of start - finish (the place differential they gain).
         """
         v = self.valid
         nv = int(v.sum())
-        if nv == 0:
-            led = diff = float("nan")
-        else:
+        led = diff = 0.0
+        if nv:
             cols = slice(None) if drivers is None else drivers
-            led = float(self.laps_led[v][:, cols].mean())
-            d = self.start[cols].astype(np.float64)[None, :] - self.finish[v][:, cols]
-            diff = float(np.abs(d).mean()) if drivers is None else float(d.mean())
+            q = self.qualified[v][:, cols]
+            if q.any():
+                led = float(self.laps_led[v][:, cols][q].mean())
+                d = (self.grid[v][:, cols].astype(np.float64) - self.finish[v][:, cols])[q]
+                diff = float(np.abs(d).mean()) if drivers is None else float(d.mean())
         return ScenarioDiagnostics(
             n_scenarios_generated=self.n,
             n_valid=nv,
             rejection_rate=float(1.0 - nv / self.n),
-            avg_laps_led=led if nv else 0.0,
-            avg_position_differential=diff if nv else 0.0,
+            avg_laps_led=led,
+            avg_position_differential=diff,
         )
 
     def summary(self) -> pd.DataFrame:
-        """Per-driver summary over valid scenarios: DK points (mean, median, p10, p90),
-        win / top-5 / top-10 / DNF rates, mean laps led and fastest laps."""
+        """Per-driver summary over valid scenarios: DK points (mean, median, p10, p90; 0 in a
+        race the driver missed), win / top-5 / top-10 / DNF / DNQ (did not start) rates,
+        mean finishing position in the races started, mean laps led and fastest laps."""
         v = self.valid
-        fin, dk = self.finish[v], self.dk[v]
-        df = pd.DataFrame(
+        if not v.any():
+            return pd.DataFrame({"driver_id": self.driver_ids, "name": self.inputs.names, "start": self.start})
+        fin, dk, q = self.finish[v], self.dk[v], self.qualified[v]
+        started = q.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            finish_mean = np.where(started > 0, (fin * q).sum(axis=0) / np.maximum(started, 1), np.nan)
+        return pd.DataFrame(
             {
                 "driver_id": self.driver_ids,
                 "name": self.inputs.names,
@@ -723,16 +871,16 @@ class ScenarioSet:
                 "dk_p10": np.percentile(dk, 10, axis=0),
                 "dk_p90": np.percentile(dk, 90, axis=0),
                 "fd_mean": self.fd[v].mean(axis=0),
-                "finish_mean": fin.mean(axis=0),
-                "win": (fin == 1).mean(axis=0),
-                "top5": (fin <= 5).mean(axis=0),
-                "top10": (fin <= 10).mean(axis=0),
-                "dnf": (~self.running[v]).mean(axis=0),
+                "finish_mean": finish_mean,
+                "win": (q & (fin == 1)).mean(axis=0),
+                "top5": (q & (fin <= 5)).mean(axis=0),
+                "top10": (q & (fin <= 10)).mean(axis=0),
+                "dnf": (q & ~self.running[v]).mean(axis=0),
+                "dnq": 1.0 - q.mean(axis=0),
                 "laps_led": self.laps_led[v].mean(axis=0),
                 "fastest_laps": self.fastest_laps[v].mean(axis=0),
             }
-        ) if v.any() else pd.DataFrame({"driver_id": self.driver_ids, "name": self.inputs.names, "start": self.start})
-        return df
+        )
 
     def skeleton(self) -> pd.DataFrame:
         """One row per scenario: laps run, green-flag laps, cautions, incidents, stints, leaders, valid."""
@@ -745,7 +893,7 @@ class ScenarioSet:
                 "incidents": self.n_incidents,
                 "stints": self.n_stints,
                 "leaders": (self.laps_led > 0).sum(axis=1),
-                "dnf": (~self.running).sum(axis=1),
+                "dnf": (self.qualified & ~self.running).sum(axis=1),
                 "valid": self.valid,
             }
         )
@@ -758,8 +906,9 @@ class ScenarioSet:
                 "scenario": np.repeat(np.arange(n, dtype=np.int32), d),
                 "driver_id": pd.Categorical.from_codes(np.tile(np.arange(d), n), categories=list(self.driver_ids)),
                 "finish": self.finish.ravel(),
-                "start": np.tile(self.start, n),
-                "status": pd.Categorical.from_codes((~self.running).ravel().astype(np.int8), categories=["running", "dnf"]),
+                "start": self.grid.ravel(),
+                "status": pd.Categorical.from_codes(np.where(self.qualified, (~self.running).astype(np.int8), 2).ravel(),
+                                                    categories=["running", "dnf", "dnq"]),
                 "laps_completed": self.laps_completed.ravel(),
                 "laps_led": self.laps_led.ravel(),
                 "fastest_laps": self.fastest_laps.ravel(),
@@ -779,7 +928,9 @@ def validate(inp: SimInputs, a: dict[str, np.ndarray]) -> tuple[np.ndarray, dict
     model generated; the other checks guard the generator itself.
     """
     n, d = a["finish"].shape
-    perm = np.sort(a["finish"], axis=1) == np.arange(1, d + 1)[None, :]
+    f = inp.n_field if "qualified" in a else d
+    expect = np.concatenate([np.zeros(d - f, dtype=np.int64), np.arange(1, f + 1)])  # 0: not in the race
+    perm = np.sort(a["finish"], axis=1) == expect[None, :]
     ok_perm = perm.all(axis=1)
     ok_laps = a["laps_led"].sum(axis=1, dtype=np.int64) == a["laps_run"]
     fl = a["fastest_laps"]
@@ -834,7 +985,7 @@ def simulate(
         if is_cancelled():
             raise Cancelled("cancelled")
         gens = [np.random.default_rng(seqs[b]) for b in blocks]
-        return blocks[0], _simulate_chunk(inputs, _chunk_draws(gens, [sizes[b] for b in blocks], d, slots))
+        return blocks[0], _simulate_chunk(inputs, _chunk_draws(gens, [sizes[b] for b in blocks], d, slots, inputs.qualifying_draws))
 
     def store(first_block: int, res: dict[str, np.ndarray]) -> None:
         nonlocal out, done

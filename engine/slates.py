@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from engine.contracts import PitStrategy, Site, Slate, SlateDriver
-from engine.data import DATA_DIR, DataError, History, parse_race_id, salary_manifest
+from engine.data import DATA_DIR, TRACK_TYPES, DataError, History, parse_race_id, race_field_size, salary_manifest
 from engine.names import driver_slug
 from engine.salaries import SalaryFile, read_salary_file
 
@@ -161,7 +161,9 @@ def build_slate(rid: str, history: History) -> Slate:
                 estimated=list(DERIVED) if p["history_races"] == 0 else [],
             )
         )
-    notes = [f"race length {length} laps ({how})" if length else f"race length {how}"]
+    notes = [f"race length {length} laps ({how})" if length else f"race length {how}",
+             "a historical race has no salaries: it can be simulated and backtested; to build lineups enter salaries in "
+             "the table or load a DraftKings / FanDuel salary file"]
     newcomers = [d.name for d in drivers if d.history_races == 0]
     if newcomers:
         notes.append(f"no earlier Cup races for {', '.join(newcomers)}: newcomer defaults")
@@ -174,6 +176,7 @@ def build_slate(rid: str, history: History) -> Slate:
         track_id=race["track_id"],
         track_type=race["track_type"],
         race_length=length,
+        field_size=len(drivers),
         drivers=drivers,
         notes=notes,
     )
@@ -193,10 +196,9 @@ def slate_from_salaries(
     defaults from every race before ``date``, starting grid missing and flagged."""
     hist = history
     if date is not None:
+        date = check_race_date(date, history)
         day = pd.Timestamp(date)
         before = history.index[history.index["date"] < day]
-        if before.empty:
-            raise DataError(f"no history before {date}")
         last = before.iloc[-1]
         hist = history.before(int(last["season"]), int(last["race"]) + 1)
     track_type = None
@@ -242,7 +244,12 @@ def slate_from_salaries(
     notes.append(f"defaults from history through race {last_race}; starting grid missing (before qualifying): enter it or let it be estimated")
     if unmatched:
         notes.append(f"{len(unmatched)} driver(s) not matched to Cup history: {'; '.join(unmatched)}")
+    notes += list(salaries.notes)
     season = pd.Timestamp(date).year if date else None
+    field, rule = race_field_size(season, track_id, None, race_name or salaries.game_info)
+    if len(drivers) > field:
+        notes.append(f"{len(drivers)} drivers in the salary file for a field of {field} ({rule}): the ones who miss the race "
+                     "are drawn per simulated race until you mark the non-qualifiers out")
     return Slate(
         slate_id=slate_id or Path(salaries.source).stem,
         site=salaries.site,
@@ -252,10 +259,50 @@ def slate_from_salaries(
         track_id=track_id,
         track_type=track_type,
         race_length=race_length,
+        field_size=field,
         drivers=drivers,
         unmatched=unmatched,
         notes=notes,
     )
+
+
+MAX_DAYS_AHEAD = 366
+
+
+def check_race_date(text: str, history: History, need_history: bool = True) -> str:
+    """A race date as YYYY-MM-DD: a real calendar date with history before it, and not more
+    than a year after the last race known (history or schedule). DataError otherwise."""
+    import datetime as dt
+
+    raw = str(text).strip()
+    try:
+        day = dt.date.fromisoformat(raw)
+        if len(raw) != 10:
+            raise ValueError
+    except ValueError:
+        raise DataError(f"date {text!r} is not a calendar date written YYYY-MM-DD (e.g. 2026-04-12)") from None
+    dates = history.index["date"].dropna()
+    first = dates.min().date()
+    if need_history and day <= first:
+        raise DataError(f"date {raw}: no Cup history before it (the history starts {first})")
+    last = max(dates.max().date(), dt.date.today())
+    if (day - last).days > MAX_DAYS_AHEAD:
+        raise DataError(f"date {raw} is more than a year after today and the last race known ({last}): check the year")
+    return raw
+
+
+def check_slate(slate: Slate, history: History) -> Slate:
+    """A slate read from a file, checked against what Pitwall knows: its track (when set) is
+    known and its track type is one of Pitwall's. DataError naming the field otherwise."""
+    tracks = history.tracks.set_index("track_id")
+    if slate.track_id is not None and slate.track_id not in tracks.index:
+        raise DataError(f"slate {slate.slate_id!r}: track_id {slate.track_id!r} is not a known track; known: "
+                        f"{', '.join(sorted(tracks.index))}")
+    if slate.track_type is not None and slate.track_type not in TRACK_TYPES:
+        raise DataError(f"slate {slate.slate_id!r}: track_type {slate.track_type!r} is not one of {', '.join(TRACK_TYPES)}")
+    if slate.date is not None:
+        check_race_date(slate.date, history, need_history=False)
+    return slate
 
 
 def game_date(game_info: str | None) -> str | None:
@@ -282,7 +329,7 @@ def shipped_salary_slate(file: str, history: History, data_dir: Path = DATA_DIR)
     )
 
 
-EDITABLE = ["name", "salary", "start_position", "skill", "aggression", "shadow_risk", "min_laps_led", "max_laps_led",
+EDITABLE = ["name", "salary", "start_position", "out", "skill", "aggression", "shadow_risk", "min_laps_led", "max_laps_led",
             "locked", "excluded", "min_exposure", "max_exposure", "pit_strategy", "projected_ownership", "team", "manufacturer"]
 
 
@@ -328,7 +375,7 @@ def apply_table(slate: Slate, table: pd.DataFrame) -> Slate:
             values["max_exposure"] = 1.0
         if values["min_laps_led"] is None:
             values["min_laps_led"] = 0
-        for f in ("locked", "excluded"):
+        for f in ("locked", "excluded", "out"):
             values[f] = bool(values[f])
         if values["pit_strategy"] is None:
             values["pit_strategy"] = "STANDARD"
