@@ -123,17 +123,106 @@ def problem_from_spec(spec: ConstraintSpec) -> Problem:
             members = tuple(i for i, d in enumerate(spec.drivers) if getattr(d, attr) == v)
             if len(members) > lim.k:
                 caps.append((lim.rule_id, f"{attr} {v}", members, lim.k))
-    starts = tuple((s.rule_id, s.position, tuple(i for i, d in enumerate(spec.drivers) if d.start_position >= s.position), s.k)
+    starts = tuple((s.rule_id, s.position, tuple(i for i, d in enumerate(spec.drivers) if (d.start_position or 0) >= s.position), s.k)
                    for s in spec.start_min)
     groups = tuple((g.rule_id, tuple(pos[x] for x in g.drivers), g.min, g.max) for g in spec.groups)
     return Problem(
         spec=spec, ids=ids, names=tuple(d.name for d in spec.drivers),
         salary=np.array([d.salary or 0 for d in spec.drivers], dtype=np.int64),
-        start=np.array([d.start_position for d in spec.drivers], dtype=np.int64),
+        start=np.array([d.start_position or 0 for d in spec.drivers], dtype=np.int64),
         locks=frozenset(pos[x] for x in spec.locks), excludes=frozenset(pos[x] for x in spec.excludes),
         caps=tuple(caps), starts=starts, groups=groups,
         min_exposure=np.array([d.min_exposure for d in spec.drivers]), max_exposure=np.array([d.max_exposure for d in spec.drivers]),
     )
+
+
+def exposure_counts(p: Problem, n_lineups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each driver's exposure bounds in whole lineups: (at least ceil(min N), at most floor(max N))."""
+    lo = np.ceil(p.min_exposure * n_lineups - 1e-9).astype(int)
+    hi = np.floor(p.max_exposure * n_lineups + 1e-9).astype(int)
+    for i in p.locks:
+        hi[i] = n_lineups
+    return lo, hi
+
+
+def check_portfolio(p: Problem, n_lineups: int, min_unique: int = 0) -> None:
+    """Refuse, before any simulation, exposure bounds no portfolio of ``n_lineups`` can meet,
+    naming the driver, the rule and why (a share that is no whole number of lineups, minimums
+    that need more roster spots than the lineups have, maximums that leave too few)."""
+    out: list[str] = []
+    lo, hi = exposure_counts(p, n_lineups)
+    rule = {d.driver_id: d.exposure_rule or "slate" for d in p.spec.drivers}
+    for i in range(p.n):
+        if lo[i] > hi[i]:
+            a, b = p.min_exposure[i] * n_lineups, p.max_exposure[i] * n_lineups
+            below, above = math.floor(a) / n_lineups, math.ceil(b) / n_lineups
+            out.append(
+                f"{p.names[i]}: exposure {p.min_exposure[i]:.0%} to {p.max_exposure[i]:.0%} (rule {rule[p.ids[i]]!r}) of "
+                f"{n_lineups} lineups means {a:g} to {b:g} lineups, and no whole number of lineups lies in that range "
+                f"(the nearest shares are {below:.0%} and {above:.0%})"
+            )
+    spots = n_lineups * p.roster
+    if not out and lo.sum() > spots:
+        out.append(f"minimum exposures ask for {int(lo.sum())} driver places, more than the {spots} of {n_lineups} lineups "
+                   f"of {p.roster}")
+    eligible = [i for i in range(p.n) if i not in p.excludes]
+    if not out and hi[eligible].sum() < spots:
+        out.append(f"maximum exposures allow {int(hi[eligible].sum())} driver places, fewer than the {spots} of {n_lineups} "
+                   f"lineups of {p.roster}: raise the maximum exposures or build fewer lineups")
+    if n_lineups > 1 and min_unique > p.roster - len(p.locks):
+        out.append(f"{len(p.locks)} locks leave {p.roster - len(p.locks)} drivers free, fewer than min_unique {min_unique}")
+    if out:
+        raise OptimizerError(out)
+
+
+TARGET_SURE = 0.99
+
+
+def due_now(p: Problem, need: np.ndarray, left: int) -> set[int]:
+    """Drivers whose minimum exposure cannot wait (earliest-deadline-first with a margin).
+
+    Forced now: every driver needing each remaining lineup; and, when the outstanding minimums
+    would not fit in the lineups after this one with a slot per lineup to spare (for the
+    value picks and the cap), enough of the neediest, the most expensive first, each only if
+    the forced drivers still leave a lineup under the cap. Many small minimums (10% of 10
+    lineups for every driver) would otherwise all fall due in the last lineup."""
+    locked = list(p.locks)
+    need = np.maximum(need, 0)
+    need[locked] = 0
+    free = p.roster - len(locked)
+    must = [int(i) for i in np.flatnonzero(need >= left)]
+    overflow = int(need.sum()) - (left - 1) * max(free - 1, 1)
+    if overflow <= len(must):
+        return set(must)
+    others = np.array([i for i in range(p.n) if i not in p.excludes and i not in p.locks])
+    chosen = list(must)
+    for i in (int(i) for i in np.lexsort((-p.salary, -need)) if need[i] > 0 and i not in must):
+        if len(chosen) >= min(overflow, free):
+            break
+        trial = chosen + [i]
+        rest = np.sort(p.salary[[k for k in others if k not in trial]])[: free - len(trial)]
+        if int(p.salary[locked].sum() + p.salary[trial].sum() + rest.sum()) <= p.cap:
+            chosen = trial
+    return set(chosen)
+
+
+def check_target(target: float, P: np.ndarray, base: list[int], optimal: "OptimalResult") -> None:
+    """A target score the simulated races can tell lineups apart by: one the mean-optimal
+    lineup misses in more than 1% of the races (a lower target is reached by it and many
+    others almost always: they tie) and at most the best lineup score of any simulated race
+    (a higher one no lineup ever reaches)."""
+    scores = P[:, base].sum(axis=1)
+    lo = float(np.quantile(scores, 1.0 - TARGET_SURE))
+    hi = float(optimal.scores.max())
+    if target > hi:
+        raise OptimizerError([f"target {target:g} is above every simulated lineup score (the best lineup of any of the "
+                              f"{len(P):,} simulated races scored {hi:.1f}): no lineup reaches it; choose a target above "
+                              f"{lo:.1f} and at most {hi:.1f}"])
+    if target <= lo:
+        share = float((scores >= target).mean())
+        raise OptimizerError([f"target {target:g} is at or below every score that matters: the mean-optimal lineup reaches it in "
+                              f"{share:.1%} of the {len(P):,} simulated races, and lineups would tie on it; choose a target "
+                              f"above {lo:.1f} and at most {hi:.1f}"])
 
 
 # ----------------------------------------------------------------------------- rule objects
@@ -374,10 +463,16 @@ def _feasible_lineups(p: Problem, limit: int = ENUM_LIMIT) -> np.ndarray | None:
     return lineups[ok].astype(np.int16)
 
 
-def _ranked(values: np.ndarray, top: int | None = None) -> np.ndarray:
-    """Pool indices by value, best first (ties by index); only the best ``top`` when given."""
-    idx = np.arange(len(values)) if top is None or top >= len(values) else np.argpartition(-values, top - 1)[:top]
-    return idx[np.lexsort((idx, -values[idx]))]
+def _ranked(values: np.ndarray, top: int | None = None, tiebreak: np.ndarray | None = None) -> np.ndarray:
+    """Pool indices by value, best first; ties by ``tiebreak`` (higher first, e.g. the mean
+    points), then by index; only the best ``top`` when given."""
+    if top is None or top >= len(values):
+        idx = np.arange(len(values))
+    else:  # the best ``top``, and every lineup tied with the last of them
+        kth = values[np.argpartition(-values, top - 1)[top - 1]]
+        idx = np.flatnonzero(values >= kth)
+    second = np.zeros(len(idx)) if tiebreak is None else -tiebreak[idx]
+    return idx[np.lexsort((idx, second, -values[idx]))]
 
 
 def _pick(pool: np.ndarray, order: np.ndarray, taken: np.ndarray, forced_in: set[int], forced_out: set[int],
@@ -440,8 +535,7 @@ def build_portfolio(
         raise OptimizerError([f"lineups must be at least 1 (got {n_lineups})"])
     if not 0 <= min_unique <= p.roster:
         raise OptimizerError([f"min_unique must be between 0 and {p.roster} (got {min_unique})"])
-    if n_lineups > 1 and min_unique > p.roster - len(p.locks):
-        raise OptimizerError([f"{len(p.locks)} locks leave {p.roster - len(p.locks)} drivers free, fewer than min_unique {min_unique}"])
+    check_portfolio(p, n_lineups, min_unique)
     notes: list[str] = []
     rng = np.random.default_rng(seed)
     P = points.astype(np.float64)
@@ -464,16 +558,16 @@ def build_portfolio(
             target = float(np.percentile(P[:, base.members].sum(axis=1), 90))
             notes.append(f"target score {target:.1f}: the 90th percentile of the mean-optimal lineup")
         opt = optimal if optimal is not None else optimal_lineups(spec, points, solver=solver)
+        if objective == "target":
+            check_target(target, P, base.members, opt)
         pool = np.unique(np.vstack([opt.lineups, np.array([base.members])]), axis=0).astype(np.int16)
         notes.append(f"{objective} maximized over {len(pool):,} candidate lineups (each the best lineup of a simulated race, "
                      "plus the mean-optimal one), scored on every valid scenario")
     order = None
+    pool_mean = objective_values(pool, P, "mean") if pool is not None and objective != "mean" else None
     if pool is not None and not sim_precision:
-        order = _ranked(objective_values(pool, P, objective, target))
-    lo_total = np.ceil(p.min_exposure * n_lineups - 1e-9).astype(int)
-    hi_total = np.floor(p.max_exposure * n_lineups + 1e-9).astype(int)
-    for i in p.locks:
-        hi_total[i] = n_lineups
+        order = _ranked(objective_values(pool, P, objective, target), tiebreak=pool_mean)
+    lo_total, hi_total = exposure_counts(p, n_lineups)
     counts = np.zeros(p.n, dtype=int)
     lineups: list[Lineup] = []
     members_so_far: list[list[int]] = []
@@ -486,18 +580,18 @@ def build_portfolio(
             raise Cancelled("cancelled")
         lo_j = np.floor(lo_total * (j + 1) / n_lineups + 1e-9).astype(int)
         hi_j = np.ceil(hi_total * (j + 1) / n_lineups - 1e-9).astype(int)
-        forced_in = {i for i in range(p.n) if counts[i] < lo_j[i]} | set(p.locks)
-        forced_out = {i for i in range(p.n) if counts[i] >= hi_j[i] and i not in p.locks}
+        forced_in = {i for i in range(p.n) if counts[i] < lo_j[i]} | set(p.locks) | due_now(p, lo_total - counts, n_lineups - j)
+        forced_out = {i for i in range(p.n) if counts[i] >= hi_j[i] and i not in p.locks} - forced_in
         sub = P[rng.integers(0, P.shape[0], P.shape[0])] if sim_precision else P
         members: list[int] = []
         if pool is not None:
             step_order = order
             if step_order is None:
                 vals = objective_values(pool, sub, objective, target)
-                step_order = _ranked(vals, 65536)
+                step_order = _ranked(vals, 65536, tiebreak=pool_mean)
             k = _pick(pool, step_order, taken, forced_in, forced_out, members_so_far, p.roster - min_unique, p.n)
             if k is None and order is None and len(step_order) < len(pool):
-                k = _pick(pool, _ranked(vals), taken, forced_in, forced_out, members_so_far, p.roster - min_unique, p.n)
+                k = _pick(pool, _ranked(vals, tiebreak=pool_mean), taken, forced_in, forced_out, members_so_far, p.roster - min_unique, p.n)
             if k is not None:
                 taken[k] = True
                 members = sorted(int(i) for i in pool[k])
