@@ -138,6 +138,33 @@ def _summary(rows: pd.DataFrame) -> dict:
     }
 
 
+def check_backtest(history: History, seasons: tuple[int, ...], track_type: str | None = None,
+                   model: ModelParams | None = None) -> pd.DataFrame:
+    """The races a backtest of ``seasons`` scores, or ValueError saying why there are none:
+    seasons not in the history, seasons the model was fitted on, or no race of the track type."""
+    from engine.data import TRACK_TYPES
+
+    model = model or load_params()
+    span = f"{history.seasons[0]}-{history.seasons[-1]}"
+    if not seasons:
+        raise ValueError(f"no seasons given; the history has {span}")
+    missing = sorted(set(seasons) - set(history.seasons))
+    if missing:
+        raise ValueError(f"no races in season(s) {', '.join(map(str, missing))}: the history has {span}")
+    if track_type is not None and track_type not in TRACK_TYPES:
+        raise ValueError(f"unknown track type {track_type!r}; known: {', '.join(TRACK_TYPES)}")
+    fit_seasons = tuple(model.fit_seasons)
+    if fit_seasons and min(seasons) <= max(fit_seasons):
+        raise ValueError(f"seasons {min(seasons)}-{max(seasons)} overlap the model's fit seasons "
+                         f"{fit_seasons[0]}-{fit_seasons[-1]}: score seasons after the fit")
+    races = history.index[history.index["season"].isin(seasons)]
+    if track_type:
+        races = races[races["track_type"] == track_type]
+    if races.empty:
+        raise ValueError(f"no {track_type} races in season(s) {', '.join(map(str, seasons))}")
+    return races
+
+
 def backtest(
     history: History,
     seasons: tuple[int, ...],
@@ -154,14 +181,7 @@ def backtest(
     t0 = time.perf_counter()
     model = model or load_params()
     fit_seasons = tuple(model.fit_seasons)
-    if seasons and fit_seasons and min(seasons) <= max(fit_seasons):
-        raise ValueError(f"seasons {min(seasons)}-{max(seasons)} overlap the model's fit seasons "
-                         f"{fit_seasons[0]}-{fit_seasons[-1]}: score seasons after the fit")
-    races = history.index[history.index["season"].isin(seasons)]
-    if track_type:
-        races = races[races["track_type"] == track_type]
-    if races.empty:
-        raise ValueError(f"no races in seasons {list(seasons)}" + (f" at {track_type} tracks" if track_type else ""))
+    races = check_backtest(history, seasons, track_type, model)
     baseline = StartBaseline(history, fit_seasons)
     frames, pits, events, skipped = [], [], {k: ([], []) for k in [*C.EVENTS, "dnf"]}, []
     for i, race in enumerate(races.itertuples()):

@@ -1,24 +1,66 @@
-"""`pitwall` command line: the same engine as the app and the API."""
+"""`pitwall` command line: the same engine as the app and the API.
+
+Every error a user can cause ends the command with one ``error:`` message naming what was
+wrong (file, row, driver, option), checked before any long work starts; outputs are checked
+for writability first. Tables are rich tables in a terminal and plain full-width text in a
+pipe (``pitwall backtest ... | cat`` keeps every digit).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(help="Pitwall: NASCAR DFS scenario lab.", no_args_is_help=True, add_completion=False)
+from engine.contracts import MAX_SCENARIOS, MIN_SCENARIOS
+
+app = typer.Typer(help="Pitwall: NASCAR DFS scenario lab.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 data_app = typer.Typer(help="The shipped data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 onto_app = typer.Typer(help="The ontology: drivers, teams, manufacturers, tracks, races, rules.", no_args_is_help=True)
 app.add_typer(onto_app, name="ontology")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=True)
+
+
+def main() -> None:
+    """The `pitwall` entry point: usage mistakes and unexpected failures become one `error:`
+    line (PITWALL_DEBUG=1 shows the traceback of an unexpected failure)."""
+    try:
+        from typer._click.exceptions import ClickException  # typer vendors click from 0.2x on
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click.exceptions import ClickException
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted")
+        code = 130
+    except BrokenPipeError:  # the reader of a pipe went away (`pitwall ... | head`)
+        code = 1
+    except ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            err.print(exc.format_message(), markup=False, highlight=False)
+            code = 0
+        else:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) is not None else ""
+            err.print(f"[red]error:[/red] {exc.format_message()}{hint}", highlight=False)
+            code = exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last guard: a message, not a traceback
+        if os.environ.get("PITWALL_DEBUG"):
+            raise
+        err.print(f"[red]error:[/red] unexpected {exc.__class__.__name__}: {exc} (set PITWALL_DEBUG=1 for the traceback)",
+                  highlight=False)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 @contextmanager
@@ -37,9 +79,84 @@ def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
         yield lambda fraction: bar.update(task, completed=min(max(float(fraction), 0.0), 1.0))
 
 
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def show_table(title: str, columns: list[str], rows: list[list[object]], left: tuple[str, ...] = ()) -> None:
+    """A table: rich in a terminal (cells fold, never cut), plain aligned text in a pipe."""
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    if console.is_terminal:
+        t = Table(title=title)
+        for c in columns:
+            t.add_column(c, justify="left" if c in left else "right", overflow="fold")
+        for r in cells:
+            t.add_row(*r)
+        console.print(t)
+        return
+    widths = [max([len(c)] + [len(r[k]) for r in cells]) for k, c in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) if c in left else v.rjust(w) for v, w, c in zip(values, widths, columns)).rstrip()
+
+    if title:
+        print(title)
+    print(line(columns))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print(line(r))
+
+
+def writable(path: str | None, what: str) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    from engine.textio import InputFileError, check_writable
+
+    if path:
+        try:
+            check_writable(path, what)
+        except InputFileError as exc:
+            fail(str(exc))
+
+
+def read_json_arg(path: str, what: str):
+    from engine.textio import InputFileError, read_json
+
+    try:
+        return read_json(path, f"{what} {path}")
+    except InputFileError as exc:
+        fail(str(exc))
+
+
+def read_rules_arg(path: str | None) -> list:
+    from engine.contracts import ContractError, parse_rules
+
+    if not path:
+        return []
+    try:
+        return parse_rules(read_json_arg(path, "--rules"), f"--rules {path}")
+    except ContractError as exc:
+        fail("; ".join(exc.messages))
+
+
+def parse_share(text: str | None, option: str) -> float | None:
+    """'0.4' or '40%' -> 0.4; a clear error for anything else."""
+    if text is None:
+        return None
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        fail(f"{option} {text!r}: give a share of lineups as a fraction (0.4) or a percent (40%)")
+    if not 0.0 <= value <= 1.0:
+        fail(f"{option} {text!r}: a share of lineups lies between 0 and 1 (0% and 100%)")
+    return value
+
+
+def settings_error(exc) -> NoReturn:
+    from engine.contracts import describe_errors
+
+    fail("; ".join(describe_errors(exc, {})))
 
 
 @data_app.command("check")
@@ -64,10 +181,7 @@ def data_check(
         console.print_json(json.dumps(coverage))
     else:
         console.print(f"seasons {coverage['seasons']}: {coverage['races']} races, {coverage['drivers']} drivers")
-        t = Table("table", "rows")
-        for name, rows in coverage["rows"].items():
-            t.add_row(name, str(rows))
-        console.print(t)
+        show_table("", ["table", "rows"], [[name, rows] for name, rows in coverage["rows"].items()], left=("table",))
         per = ", ".join(f"{s}: {n}" for s, n in coverage["races_per_season"].items())
         console.print(f"races per season: {per}")
         console.print(f"loop data (fastest laps): {coverage['loop_seasons']}")
@@ -153,26 +267,19 @@ def constraints_cmd(
     race: str = typer.Option(None, help="a shipped race, SEASON-RACE"),
     slate: str = typer.Option(None, help="a slate JSON or a DK/FD salary file"),
     track: str = typer.Option(None, help="track id for a salary file"),
-    site: str = typer.Option("dk", help="dk or fd"),
+    site: str = typer.Option(None, help="dk or fd (default: the salary file's site, else dk)"),
     rules: str = typer.Option(None, help="JSON file with a list of analyst rules"),
     neo4j: str = typer.Option(None, "--neo4j", help="read the ontology from this Neo4j (default: settings)"),
     as_json: bool = typer.Option(False, "--json", help="print the canonical JSON of the spec"),
 ) -> None:
     """Compile a slate's constraints: the spec in plain words and its hash."""
-    from pydantic import TypeAdapter, ValidationError
-
     from engine.constraints import ConstraintCompiler, SpecError, describe_spec
-    from engine.contracts import Rule
     from engine.ontology import open_with_fallback
     from engine.settings import Settings
 
+    analyst = read_rules_arg(rules)
     s = load_slate_arg(race, slate, track)
-    analyst = []
-    if rules:
-        try:
-            analyst = TypeAdapter(list[Rule]).validate_json(open(rules).read())
-        except (OSError, ValidationError) as exc:
-            fail(f"{rules}: {exc}")
+    site = resolve_site(s, site)
     settings = Settings(ontology_backend="neo4j", neo4j_uri=neo4j) if neo4j else None
     repo, notice = open_with_fallback(settings)
     if notice:
@@ -184,6 +291,8 @@ def constraints_cmd(
     if as_json:
         print(spec.canonical_json())
         return
+    for note in s.notes:
+        console.print(f"slate: {note}")
     for line in describe_spec(spec):
         console.print(f"- {line}")
     console.print(f"ontology: {repo.describe()}")
@@ -194,8 +303,8 @@ def constraints_cmd(
 def backtest_cmd(
     seasons: str = typer.Option("2022-2024", help="seasons to score (after the model's fit seasons)"),
     track_type: str = typer.Option(None, help="only races of this track type"),
-    scenarios: int = typer.Option(2000, help="simulated races per race"),
-    seed: int = typer.Option(0),
+    scenarios: int = typer.Option(2000, min=10, max=20_000, help="simulated races per race"),
+    seed: int = typer.Option(0, min=0),
     json_out: str = typer.Option(None, "--json", help="report.json (docs/calibration.json is the one the optimize response reads)"),
     html_out: str = typer.Option(None, "--html", help="standalone HTML report (opens offline)"),
     markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
@@ -211,23 +320,24 @@ def backtest_cmd(
     from engine.charts import report_html, summary_rows, write_markdown
     from engine.data import DataError, ExtraFiles, History
 
+    from engine.backtest import check_backtest
+
+    chosen = parse_seasons(seasons)
+    for path, what in ((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown")):
+        writable(path, what)
     try:
         history = History.load(ExtraFiles(tuple(extra_results), tuple(extra_index), tuple(extra_loop)))
-    except DataError as exc:
+        check_backtest(history, chosen, track_type)
+    except (DataError, ValueError) as exc:
         fail(str(exc))
-    chosen = parse_seasons(seasons)
     try:
         with progress_bar(f"Backtesting {seasons}") as cb:
             report = backtest(history, chosen, n_scenarios=scenarios, seed=seed, track_type=track_type, progress=cb)
     except ValueError as exc:
         fail(str(exc))
-    t = Table(title=f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s")
     rows = summary_rows(report)
-    for k in rows[0]:
-        t.add_column(k, justify="left" if k == "track type" else "right")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r.values()])
-    console.print(t)
+    show_table(f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s", list(rows[0]),
+               [list(r.values()) for r in rows], left=("track type",))
     for s in report["skipped"]:
         console.print(f"skipped: {s}")
     if json_out:
@@ -244,37 +354,42 @@ def backtest_cmd(
 
 
 @app.command("api")
-def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000), workers: int = typer.Option(1)) -> None:
-    """Serve the REST API (/api/v1, docs at /docs) with uvicorn."""
+def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000, min=1, max=65535),
+            workers: int = typer.Option(1, min=1, max=32)) -> None:
+    """Serve the REST API (/api/v1, docs at /docs) with uvicorn.
+
+    X-Forwarded-For is believed only from the proxies of the setting PITWALL_TRUSTED_PROXIES
+    (none by default), so a client cannot pick its own address (and rate-limit allowance)."""
     import uvicorn
 
-    uvicorn.run("engine.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    from engine.settings import get_settings
+
+    trusted = get_settings().trusted_proxies
+    uvicorn.run("engine.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                proxy_headers=bool(trusted), forwarded_allow_ips=",".join(trusted) if trusted else None)
 
 
-def parse_seasons(text: str) -> tuple[int, ...]:
+def parse_seasons(text: str, option: str = "--seasons") -> tuple[int, ...]:
     from engine.data import DataError
     from engine.data import parse_seasons as parse
 
     try:
         return parse(text)
     except DataError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        fail(f"{option} {exc}")
 
 
-def stats_table(title: str, hist, sim) -> Table:
-    t = Table(title=title)
-    t.add_column("track type")
+def stats_table(title: str, hist, sim) -> None:
     cols = ["dnf_rate", "incidents_per_race", "incident_size", "leaders", "top_leader_share", "fastest_share_of_laps"]
-    for c in cols:
-        t.add_column(c.replace("_", " "), justify="right")
+    rows = []
     for tt in hist.index:
         cells = []
         for c in cols:
             h = hist.loc[tt, c]
             s = sim.loc[tt, c] if sim is not None and tt in sim.index else None
             cells.append(f"{h:.3f}" + (f" / {s:.3f}" if s is not None else ""))
-        t.add_row(f"{tt} ({int(hist.loc[tt, 'races'])})", *cells)
-    return t
+        rows.append([f"{tt} ({int(hist.loc[tt, 'races'])})", *cells])
+    show_table(title, ["track type"] + [c.replace("_", " ") for c in cols], rows, left=("track type",))
 
 
 @app.command("fit")
@@ -282,31 +397,39 @@ def fit_cmd(
     seasons: str = typer.Option("2015-2021", help="seasons to fit on"),
     out: str = typer.Option(None, help="output file (default data/model_params.json)"),
     check: str = typer.Option("2022-2024", help="held-back seasons to compare with simulated races ('' to skip)"),
-    scenarios: int = typer.Option(200, help="scenarios per race for the comparison"),
-    seed: int = typer.Option(1),
+    scenarios: int = typer.Option(200, min=10, max=10_000, help="scenarios per race for the comparison"),
+    seed: int = typer.Option(1, min=0),
 ) -> None:
     """Fit the simulator by track type from the shipped history; print fitted vs historical statistics."""
-    from pathlib import Path
-
     from engine.data import History
-    from engine.fit import fit_model, observed_statistics, simulated_statistics
+    from engine.fit import check_fit_seasons, fit_model, observed_statistics, simulated_statistics
     from engine.scenarios import PARAMS_FILE, params_from_dict
 
-    history = History.load()
     fit_seasons = parse_seasons(seasons)
-    with progress_bar(f"Fitting on {seasons}") as cb:
-        raw = fit_model(history, fit_seasons, progress=cb)
+    held_back = parse_seasons(check, "--check") if check else ()
     path = Path(out) if out else PARAMS_FILE
+    writable(str(path), "--out")
+    history = History.load()
+    try:
+        check_fit_seasons(history, fit_seasons)
+        if held_back:
+            missing = sorted(set(held_back) - set(history.seasons))
+            if missing:
+                raise ValueError(f"--check: no races in season(s) {missing}; the history has {history.seasons[0]}-{history.seasons[-1]}")
+        with progress_bar(f"Fitting on {seasons}") as cb:
+            raw = fit_model(history, fit_seasons, progress=cb)
+    except ValueError as exc:
+        fail(str(exc))
     path.write_text(json.dumps(raw, indent=1) + "\n")
     console.print(f"wrote {path} (fit seasons {raw['fit_seasons'][0]}-{raw['fit_seasons'][-1]}, {raw['races']} races)")
     model = params_from_dict(raw)
-    for label, chosen in (("fit", fit_seasons), ("held-back", parse_seasons(check) if check else ())):
+    for label, chosen in (("fit", fit_seasons), ("held-back", held_back)):
         if not chosen:
             continue
         with progress_bar(f"Simulating {label} races") as cb:
             sim = simulated_statistics(history, chosen, model, scenarios, seed, progress=cb)
         hist = observed_statistics(history, chosen)
-        console.print(stats_table(f"{label} seasons {chosen[0]}-{chosen[-1]}: historical / simulated", hist, sim))
+        stats_table(f"{label} seasons {chosen[0]}-{chosen[-1]}: historical / simulated", hist, sim)
 
 
 @app.command("simulate")
@@ -314,16 +437,20 @@ def simulate_cmd(
     race: str = typer.Option(None, help="a shipped race, SEASON-RACE (e.g. 2024-30)"),
     slate: str = typer.Option(None, help="a slate JSON file (as saved by the app) or a DK/FD salary file"),
     track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
-    scenarios: int = typer.Option(10_000, help="number of simulated races"),
-    seed: int = typer.Option(0),
+    date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
+    scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="number of simulated races"),
+    seed: int = typer.Option(0, min=0, help="random seed (0 or more)"),
     out: str = typer.Option(None, help="parquet file: one row per (scenario, driver)"),
-    workers: int = typer.Option(1),
-    chunk_size: int = typer.Option(5_000),
+    workers: int = typer.Option(1, min=1, max=64),
+    chunk_size: int = typer.Option(5_000, min=1),
 ) -> None:
     """Simulate a race: per-driver summary and diagnostics; --out writes every scenario."""
     from engine.scenarios import Cancelled, SimulationError, prepare, simulate
 
-    s = load_slate_arg(race, slate, track)
+    writable(out, "--out")
+    s = load_slate_arg(race, slate, track, date=date)
+    for note in s.notes:
+        console.print(f"slate: {note}")
     try:
         inputs = prepare(s)
     except SimulationError as exc:
@@ -336,15 +463,17 @@ def simulate_cmd(
     if inputs.estimated_starts:
         console.print(f"estimated starting positions (from skill): {len(inputs.estimated_starts)} drivers")
     summ = sims.summary()
-    t = Table(title=f"{s.race_name or s.slate_id}: {sims.n_valid:,} valid races")
-    for c in ("name", "start", "DK mean", "median", "p10", "p90", "win %", "top5 %", "top10 %", "DNF %", "led", "fastest"):
-        t.add_column(c, justify="left" if c == "name" else "right")
     if "dk_mean" in summ:
-        for r in summ.sort_values("dk_mean", ascending=False).itertuples():
-            t.add_row(r.name, str(r.start), f"{r.dk_mean:.1f}", f"{r.dk_median:.1f}", f"{r.dk_p10:.1f}", f"{r.dk_p90:.1f}",
-                      f"{100 * r.win:.1f}", f"{100 * r.top5:.1f}", f"{100 * r.top10:.1f}", f"{100 * r.dnf:.1f}",
-                      f"{r.laps_led:.1f}", f"{r.fastest_laps:.1f}")
-        console.print(t)
+        dnq = inputs.qualifying_draws or inputs.out is not None
+        cols = ["name", "start", "DK mean", "median", "p10", "p90", "win %", "top5 %", "top10 %", "DNF %"] + (["DNQ %"] if dnq else []) + ["led", "fastest"]
+        rows = [[r.name, r.start or "out", f"{r.dk_mean:.1f}", f"{r.dk_median:.1f}", f"{r.dk_p10:.1f}", f"{r.dk_p90:.1f}",
+                 f"{100 * r.win:.1f}", f"{100 * r.top5:.1f}", f"{100 * r.top10:.1f}", f"{100 * r.dnf:.1f}"]
+                + ([f"{100 * r.dnq:.1f}"] if dnq else []) + [f"{r.laps_led:.1f}", f"{r.fastest_laps:.1f}"]
+                for r in summ.sort_values("dk_mean", ascending=False).itertuples()]
+        show_table(f"{s.race_name or s.slate_id}: {sims.n_valid:,} valid races", cols, rows, left=("name",))
+    if inputs.qualifying_draws:
+        console.print(f"field: {inputs.n_field} cars start each simulated race; {int(inputs.racing.sum()) - inputs.n_field} of the "
+                      f"{int(inputs.racing.sum())} drivers who can race miss each one, drawn by qualifying pace (skill), and score 0 there")
     diag = sims.diagnostics()
     console.print(f"diagnostics: generated {diag.n_scenarios_generated:,}, valid {diag.n_valid:,}, rejection rate "
                   f"{diag.rejection_rate:.3f}, avg laps led {diag.avg_laps_led:.2f}, avg |place differential| "
@@ -358,30 +487,46 @@ def simulate_cmd(
 
 def load_slate_arg(race: str | None, slate: str | None, track: str | None, salaries: str | None = None, date: str | None = None):
     """The slate named on the command line: a shipped race, a slate JSON, or a salary file
-    (a shipped one takes its race, date and track from the manifest)."""
-    from pathlib import Path
-
+    (a shipped one takes its race, date and track from the manifest). Every problem is one
+    `error:` line naming the file, row or field."""
     from engine.contracts import ContractError, parse_slate
     from engine.data import DATA_DIR, DataError, History, salary_manifest
     from engine.salaries import SalaryImportError, read_salary_file
-    from engine.slates import build_slate, game_date, shipped_salary_slate, slate_from_salaries
+    from engine.slates import build_slate, check_race_date, check_slate, game_date, shipped_salary_slate, slate_from_salaries
 
     if sum(bool(x) for x in (race, slate, salaries)) != 1:
         fail("give exactly one of --race SEASON-RACE, --slate FILE or --salaries FILE")
     history = History.load()
     try:
+        if date:
+            date = check_race_date(date, history)
         if race:
+            if date or track:
+                fail("--date and --track are for salary files; a shipped race has its own")
             return build_slate(race, history)
         path = Path(slate or salaries)
-        if path.suffix == ".json":
-            return parse_slate(json.loads(path.read_text()))
+        if path.suffix.lower() == ".json":
+            s = parse_slate(read_json_arg(str(path), "--slate"))
+            return check_slate(s, history)
         shipped = DATA_DIR / "salaries" / path.name
         if path.resolve() == shipped.resolve() and path.name in salary_manifest().index and not track and not date:
             return shipped_salary_slate(path.name, history)  # race, date and track from the manifest
         sf = read_salary_file(path)
         return slate_from_salaries(sf, history, track_id=track, date=date or game_date(sf.game_info))
-    except (DataError, SalaryImportError, ContractError, OSError, json.JSONDecodeError) as exc:
+    except (DataError, SalaryImportError, ContractError) as exc:
         fail(str(exc))
+
+
+def resolve_site(slate, given: str | None) -> str:
+    """The site of a run: the salary file's (a contradicting --site is refused), else --site, else dk."""
+    if given is not None and given.lower() not in ("dk", "fd"):
+        fail(f"--site {given!r}: expected dk (DraftKings) or fd (FanDuel)")
+    known = slate.site.value if slate.site else None
+    if known and given and given.lower() != known:
+        names = {"dk": "DraftKings", "fd": "FanDuel"}
+        fail(f"--site {given}: the slate's salaries and player ids are from {names[known]} ({slate.slate_id}); "
+             f"lineups for {names[given.lower()]} need a {names[given.lower()]} salary file")
+    return (given or known or "dk").lower()
 
 
 @app.command("optimize")
@@ -391,13 +536,15 @@ def optimize_cmd(
     salaries: str = typer.Option(None, help="a DraftKings DKSalaries.csv or FanDuel player list"),
     track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
     date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
-    site: str = typer.Option("dk", help="dk or fd"),
-    lineups: int = typer.Option(20, help="number of lineups"),
-    scenarios: int = typer.Option(10_000, help="simulated races"),
+    site: str = typer.Option(None, help="dk or fd (default: the salary file's site; a contradicting one is refused)"),
+    lineups: int = typer.Option(20, min=1, max=500, help="number of lineups"),
+    scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="simulated races"),
     objective: str = typer.Option("mean", help="mean | ceiling | cvar | target"),
     target: float = typer.Option(None, help="target score for --objective target (default: p90 of the mean-optimal lineup)"),
-    seed: int = typer.Option(0),
-    min_unique: int = typer.Option(1, help="at least this many different drivers between any two lineups"),
+    seed: int = typer.Option(0, min=0, help="random seed (0 or more)"),
+    min_unique: int = typer.Option(1, min=0, max=6, help="at least this many different drivers between any two lineups"),
+    min_exposure: str = typer.Option(None, help="every driver in at least this share of lineups (0.1 or 10%)"),
+    max_exposure: str = typer.Option(None, help="every driver in at most this share of lineups (0.4 or 40%; locks aside)"),
     solver: str = typer.Option("cbc", help="cbc | highs"),
     sim_precision: bool = typer.Option(False, help="build each lineup on its own resample of the simulated races"),
     rules: str = typer.Option(None, help="JSON file with analyst rules"),
@@ -407,23 +554,38 @@ def optimize_cmd(
     entries_out: str = typer.Option(None, help="where to write the filled DKEntries.csv"),
 ) -> None:
     """Simulate a slate and build lineups; prints lineups, exposures and optimal%."""
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
     from engine.constraints import SpecError
-    from engine.contracts import Rule
     from engine.exports import ExportError, fill_dk_entries, lineups_csv
     from engine.ontology import open_with_fallback
     from engine.optimizer import OptimizerError
     from engine.pipeline import OptimizeSettings, run_optimize
     from engine.scenarios import SimulationError
+    from engine.textio import InputFileError, read_text
 
+    if target is not None and objective != "target":
+        fail(f"--target is for --objective target (the objective is {objective})")
+    entries_text = None
+    if entries:
+        try:
+            entries_text, _ = read_text(entries, f"--entries {entries}")
+        except InputFileError as exc:
+            fail(str(exc))
+    for path, what in ((out, "--out"), (json_out, "--json"), (entries_out or ("DKEntries-filled.csv" if entries else None), "--entries-out")):
+        writable(path, what)
+    analyst = read_rules_arg(rules)
     s = load_slate_arg(race, slate, track, salaries, date)
+    site = resolve_site(s, site)
+    if entries and site != "dk":
+        fail("--entries fills a DraftKings DKEntries.csv; this run is for FanDuel")
     try:
-        analyst = TypeAdapter(list[Rule]).validate_json(open(rules).read()) if rules else []
         settings = OptimizeSettings(site=site, n_lineups=lineups, n_scenarios=scenarios, objective=objective, seed=seed,
-                                    min_unique=min_unique, solver=solver, sim_precision=sim_precision, target=target, rules=analyst)
-    except (OSError, ValidationError) as exc:
-        fail(str(exc))
+                                    min_unique=min_unique, solver=solver, sim_precision=sim_precision, target=target, rules=analyst,
+                                    min_exposure=parse_share(min_exposure, "--min-exposure"),
+                                    max_exposure=parse_share(max_exposure, "--max-exposure"))
+    except ValidationError as exc:
+        settings_error(exc)
     repo, notice = open_with_fallback()
     if notice:
         err.print(f"[yellow]notice:[/yellow] {notice}")
@@ -433,36 +595,34 @@ def optimize_cmd(
     except (SpecError, OptimizerError, SimulationError) as exc:
         fail(str(exc))
     summary = run.summary()
-    t = Table(title=f"{lineups} {site.upper()} lineups ({objective}) on {run.scenarios.n_valid:,} simulated races")
-    for c in ("#", "drivers", "salary", "mean", "p10", "p90"):
-        t.add_column(c, justify="left" if c == "drivers" else "right")
-    for r in summary["lineups"]:
-        t.add_row(str(r["lineup"]), ", ".join(r["drivers"]), f"{r['salary']:,}", f"{r['mean']:.1f}", f"{r['p10']:.1f}", f"{r['p90']:.1f}")
-    console.print(t)
-    e = Table(title="exposures and optimal%")
-    for c in ("driver", "exposure", "optimal %"):
-        e.add_column(c, justify="left" if c == "driver" else "right")
+    show_table(f"{lineups} {site.upper()} lineups ({objective}) on {run.scenarios.n_valid:,} simulated races",
+               ["#", "drivers", "salary", "mean", "p10", "p90"],
+               [[r["lineup"], ", ".join(r["drivers"]), f"{r['salary']:,}", f"{r['mean']:.1f}", f"{r['p10']:.1f}", f"{r['p90']:.1f}"]
+                for r in summary["lineups"]], left=("drivers",))
     opt = {r["driver_id"]: r["optimal_pct"] for r in summary.get("optimal_pct", [])}
-    for r in summary["exposures"]:
-        e.add_row(r["name"], f"{100 * r['exposure']:.0f}%", f"{100 * opt.get(r['driver_id'], 0):.1f}%")
-    console.print(e)
+    show_table("exposures and optimal%", ["driver", "exposure", "optimal %"],
+               [[r["name"], f"{100 * r['exposure']:.0f}%", f"{100 * opt.get(r['driver_id'], 0):.1f}%"] for r in summary["exposures"]],
+               left=("driver",))
     for line in summary["estimated"]:
         console.print(f"estimated: {line}")
     for line in summary["notes"]:
         console.print(f"note: {line}")
+    if summary.get("non_qualifiers"):
+        console.print("share of simulated races missed (before qualifying): " + ", ".join(
+            f"{r['name']} {100 * r['miss_pct']:.0f}%" for r in summary["non_qualifiers"]))
     console.print(f"constraint_spec_hash {summary['constraint_spec_hash']}")
     ids = [r["driver_ids"] for r in summary["lineups"]]
     try:
         if out:
             Path(out).write_text(lineups_csv(s, site, ids))
             console.print(f"wrote {out}")
-        if entries:
-            filled, notes = fill_dk_entries(Path(entries).read_text(encoding="utf-8-sig"), s, ids)
+        if entries_text is not None:
+            filled, notes = fill_dk_entries(entries_text, s, ids)
             Path(entries_out or "DKEntries-filled.csv").write_text(filled)
             for n in notes:
                 console.print(f"entries: {n}")
             console.print(f"wrote {entries_out or 'DKEntries-filled.csv'}")
-    except (ExportError, OSError) as exc:
+    except ExportError as exc:
         fail(str(exc))
     if json_out:
         Path(json_out).write_text(json.dumps(summary, indent=1))
@@ -470,4 +630,4 @@ def optimize_cmd(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -229,6 +229,28 @@ def fit_fastest(history: History, race_ids: list[str], reps: int = 8, seed: int 
             "_target": {"top_share": target_top}, "_fitted": {"top_share": top_share(sigma)}}
 
 
+def check_fit_seasons(history: History, seasons: tuple[int, ...]) -> None:
+    """Refuse, before fitting, seasons that cannot fit every track type: seasons without races,
+    and track types without races or loop data (fastest laps) in them. ValueError naming them."""
+    span = f"{history.seasons[0]}-{history.seasons[-1]}"
+    missing = sorted(set(seasons) - set(history.seasons))
+    if missing:
+        raise ValueError(f"no races in season(s) {', '.join(map(str, missing))}; the history has {span}")
+    races = _races(history, seasons)
+    loop_races = set(history.loop["race_id"])
+    loop_span = f"{int(history.loop['season'].min())}-{int(history.loop['season'].max())}" if len(history.loop) else "none"
+    if not races["race_id"].isin(loop_races).any():
+        raise ValueError(f"season(s) {', '.join(map(str, seasons))} have no loop data (fastest laps), which the fit needs; "
+                         f"loop data covers {loop_span}: fit on seasons that include some of them")
+    for t in (t for t in TRACK_TYPES if t in set(history.index["track_type"])):
+        rr = races[races["track_type"].isin(_group(t, races))]
+        if rr.empty:
+            raise ValueError(f"no {t} races in season(s) {', '.join(map(str, seasons))}: every track type needs races to fit")
+        if not rr["race_id"].isin(loop_races).any():
+            raise ValueError(f"no loop data (fastest laps) for {t} races in season(s) {', '.join(map(str, seasons))}; "
+                             f"loop data covers {loop_span}")
+
+
 def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress: Callable[[float], None] | None = None,
               exclude: set[str] | frozenset[str] = frozenset()) -> dict:
     """Fit every track type on ``seasons`` (see the module docstring); returns the JSON dict.
