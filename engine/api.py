@@ -10,18 +10,19 @@ compiled constraint spec.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from contextlib import asynccontextmanager
 import time
 import uuid
+from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import Field, HttpUrl
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
@@ -29,29 +30,52 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from engine import __version__
-from engine.contracts import (Contract, DriverConstraintsRequest, DriverSelection, OptimizationStatus, OptimizeRequest,
-                              OptimizeResponse, ScenarioDiagnostics, Slate, SlateDriver, describe_error_list)
-from engine.jobs import JobRunner, JobStore
+from engine.contracts import (MAX_POOL, Contract, DriverConstraintsRequest, DriverSelection, OptimizationStatus,
+                              OptimizeRequest, OptimizeResponse, ScenarioDiagnostics, Slate, SlateDriver, describe_error_list)
+from engine.jobs import FINISHED, JobRunner, JobStore
 from engine.settings import Settings, get_settings
+from engine.webhooks import WebhookPolicy, WebhookRefused, deliver
 
-MAX_DRIVERS = 60
-WEBHOOK_TIMEOUT_S = 5.0
-WEBHOOK_TRIES = 3
+MAX_DRIVERS = MAX_POOL
+log = logging.getLogger("pitwall.api")
+
+
+class WebhookAttempt(Contract):
+    attempt: int
+    at: float
+    status_code: int | None = None
+    error: str | None = None
+    ok: bool
+
+
+class WebhookStatus(Contract):
+    url: str
+    delivered: bool
+    attempts: list[WebhookAttempt]
+
+
+class JobStatus(OptimizationStatus):
+    """The contract's status, plus the webhook's delivery attempts when the run has a webhook."""
+
+    webhook: WebhookStatus | None = None
 
 
 class ApiOptimizeRequest(OptimizeRequest):
-    """The optimize contract plus API options: at most 60 drivers, an optional webhook."""
+    """The optimize contract plus API options: at most 60 drivers, lineups, objective, global
+    exposure bounds, an optional webhook."""
 
     drivers: list[DriverConstraintsRequest] = Field(min_length=1, max_length=MAX_DRIVERS)
     n_lineups: int = Field(default=1, ge=1, le=150)
     objective: str = Field(default="mean", pattern="^(mean|ceiling|cvar|target)$")
     min_unique: int = Field(default=1, ge=0, le=6)
-    webhook_url: HttpUrl | None = None
+    min_exposure: float | None = Field(default=None, ge=0.0, le=1.0, description="every driver in at least this share of lineups")
+    max_exposure: float | None = Field(default=None, ge=0.0, le=1.0, description="every driver in at most this share of lineups")
+    webhook_url: HttpUrl | None = Field(default=None, description="POSTed the final status; public addresses only (see webhook_allow)")
 
 
 
 class BacktestRequest(Contract):
-    seasons: list[int] = Field(min_length=1, max_length=20)
+    seasons: list[int] = Field(min_length=1, max_length=20, description="seasons of the history after the model's fit seasons")
     track_type: str | None = None
     n_scenarios: int = Field(default=1000, ge=10, le=20_000)
     seed: int = Field(default=0, ge=0, le=2**31)
@@ -89,11 +113,21 @@ class BodyLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with one message per problem naming the field (and the driver)."""
+async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one message per problem naming the field (and the driver); malformed JSON is
+    located by line and column."""
+    errors = list(exc.errors())
+    bad_json = [e for e in errors if e.get("type") == "json_invalid"]
+    if bad_json:
+        body = (await request.body()).decode("utf-8", errors="replace")
+        pos = next((p for p in bad_json[0]["loc"] if isinstance(p, int)), 0)
+        line = body.count("\n", 0, pos) + 1
+        column = pos - (body.rfind("\n", 0, pos) + 1) + 1
+        why = (bad_json[0].get("ctx") or {}).get("error", "JSON decode error")
+        return JSONResponse({"detail": [f"malformed JSON at line {line}, column {column}: {why}"]}, 422)
     body = exc.body if isinstance(exc.body, dict) else {}
-    messages = describe_error_list(list(exc.errors()), body)
-    return JSONResponse({"detail": messages, "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}, 422)
+    messages = describe_error_list(errors, body)
+    return JSONResponse({"detail": messages, "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]}, 422)
 
 
 class RateLimit(BaseHTTPMiddleware):
@@ -114,37 +148,42 @@ class RateLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def post_webhook(url: str, payload: dict) -> bool:
-    """POST the final status to the client's URL: WEBHOOK_TRIES tries, timeout each, backoff."""
-    for attempt in range(WEBHOOK_TRIES):
-        try:
-            r = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
-            if r.status_code < 500:
-                return r.is_success
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5 * 2**attempt)
-    return False
-
-
 class Service:
     """What the routes need: runner, tracks, ontology, model hash (loaded once at start)."""
 
     def __init__(self, settings: Settings):
-        from engine.data import load_tracks
+        from engine.data import History, load_tracks
         from engine.ontology import open_with_fallback
         from engine.scenarios import load_params
 
         self.settings = settings
-        self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers, on_finish=self._notify)
+        self.webhooks = WebhookPolicy(tuple(settings.webhook_allow))
+        self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers, on_finish=self._notify,
+                                retention_days=settings.job_retention_days)
         self.tracks = load_tracks().set_index("track_id")
+        self.history = History.load()
         self.repository, self.ontology_notice = open_with_fallback(settings)
         load_params()
+        for run_id in self.runner.interrupted_ids:  # they end here: their webhooks hear it too
+            self._notify(run_id, self.runner.status(run_id) or {})
+
+    def check_webhook(self, url) -> JSONResponse | None:
+        """422 naming the reason when a webhook URL may not be called, else None."""
+        if url is None:
+            return None
+        try:
+            self.webhooks.check(str(url))
+        except WebhookRefused as exc:
+            return JSONResponse({"detail": [str(exc)]}, 422)
+        return None
 
     def _notify(self, run_id: str, status: dict) -> None:
         row = self.runner.record(run_id)
         if row and row.get("webhook"):
-            threading.Thread(target=post_webhook, args=(row["webhook"], status), daemon=True).start()
+            payload = {k: status.get(k) for k in ("run_id", "status", "progress", "error")}
+            threading.Thread(target=deliver, args=(row["webhook"], payload, self.webhooks,
+                                                   lambda entry: self.runner.store.log_webhook(run_id, entry)),
+                             name=f"pitwall-webhook-{run_id[:8]}", daemon=True).start()
 
     def slate_of(self, req: ApiOptimizeRequest) -> Slate:
         cfg = req.scenario_config
@@ -182,8 +221,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         service.runner.cancel_all()  # running jobs stop; the pool stays usable if the app starts again
 
-    app = FastAPI(title="Pitwall API", version=__version__, lifespan=lifespan,
-                  description="NASCAR DFS scenario lab: simulated races, lineups and calibrated metrics.")
+    # FastAPIOffline serves /docs (Swagger UI) and /redoc from files shipped in the package: no CDN
+    app = FastAPIOffline(title="Pitwall API", version=__version__, lifespan=lifespan,
+                         description="NASCAR DFS scenario lab: simulated races, lineups and calibrated metrics.")
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
@@ -191,15 +231,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"])
     app.state.service = service
     router = APIRouter(prefix="/api/v1")
-    not_found = {404: {"model": ErrorBody, "description": "unknown run id"}}
+    not_found = {404: {"model": ErrorBody, "description": "unknown run id (or a run of the other kind)"}}
 
-    def status_or_404(run_id: str) -> OptimizationStatus | JSONResponse:
-        st = service.runner.status(run_id)
+    def status_or_404(run_id: str, kind: str) -> JobStatus | JSONResponse:
+        st = service.runner.status(run_id, kind)
         if st is None:
-            return JSONResponse({"detail": f"no run with id {run_id!r}"}, 404)
-        return OptimizationStatus.model_validate(st)
+            return JSONResponse({"detail": f"no {kind} run with id {run_id!r}"}, 404)
+        return JobStatus.model_validate(st)
 
-    @router.post("/optimize", status_code=202, response_model=OptimizationStatus,
+    def cancel(run_id: str, kind: str):
+        st = status_or_404(run_id, kind)
+        if isinstance(st, JSONResponse):
+            return st
+        if st.status in FINISHED:
+            return JSONResponse({"detail": {"run_id": run_id, "status": st.status,
+                                            "error": f"the run is already {st.status}: there is nothing to cancel"}}, 409)
+        service.runner.cancel(run_id)
+        return status_or_404(run_id, kind)
+
+    def result(run_id: str, kind: str, pick):
+        row = service.runner.record(run_id, kind)
+        if row is None:
+            return JSONResponse({"detail": f"no {kind} run with id {run_id!r}"}, 404)
+        if row["status"] == "completed":
+            return pick(row["result"])
+        if row["status"] == "failed":
+            return JSONResponse({"detail": {"run_id": run_id, "status": "failed", "error": row["error"]}}, 422)
+        return JSONResponse({"detail": {"run_id": run_id, "status": row["status"], "progress": row["progress"],
+                                        "error": row["error"]}}, 409)
+
+    status_doc = dict(response_model=JobStatus, response_model_exclude_unset=True)
+    cancel_doc = {**not_found, 409: {"model": ErrorBody, "description": "the run has already finished"}}
+
+    @router.post("/optimize", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
     def post_optimize(req: ApiOptimizeRequest):
         from engine.pipeline import OptimizeSettings, run_optimize
@@ -207,10 +271,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if req.scenario_config.track_id not in service.tracks.index:
             known = ", ".join(sorted(service.tracks.index))
             return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r}; known: {known}"]}, 422)
+        refused = service.check_webhook(req.webhook_url)
+        if refused:
+            return refused
         slate = service.slate_of(req)
         seed = req.random_seed if req.random_seed is not None else int.from_bytes(os.urandom(4), "little")
-        opts = OptimizeSettings(site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios,
-                                objective=req.objective, seed=seed, min_unique=req.min_unique, salary_cap=req.salary_cap)
+        try:
+            opts = OptimizeSettings(site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios,
+                                    objective=req.objective, seed=seed, min_unique=req.min_unique, salary_cap=req.salary_cap,
+                                    min_exposure=req.min_exposure, max_exposure=req.max_exposure)
+        except ValueError as exc:
+            return JSONResponse({"detail": [str(exc)]}, 422)
         calibration = req.scenario_config.calibration_enabled
         run_id = str(uuid.uuid4())
 
@@ -221,49 +292,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         service.runner.submit("optimize", work, run_id=run_id, request=req.model_dump(mode="json"),
                               webhook=str(req.webhook_url) if req.webhook_url else None)
-        return OptimizationStatus(run_id=run_id, status="pending", progress=0.0, error=None)
+        return JobStatus(run_id=run_id, status="pending", progress=0.0, error=None)
 
-    @router.get("/optimize/{run_id}/status", response_model=OptimizationStatus, responses=not_found)
+    @router.get("/optimize/{run_id}/status", **status_doc, responses=not_found)
     def optimize_status(run_id: str):
-        return status_or_404(run_id)
+        return status_or_404(run_id, "optimize")
 
     @router.get("/optimize/{run_id}/result", response_model=OptimizeResponse, responses={
         **not_found, 409: {"model": ErrorBody, "description": "not completed yet (or cancelled)"},
         422: {"model": ErrorBody, "description": "the run failed: the reason"}})
     def optimize_result(run_id: str):
-        return _result(service, run_id, lambda res: res["response"])
+        return result(run_id, "optimize", lambda res: res["response"])
 
-    @router.delete("/optimize/{run_id}", status_code=202, response_model=OptimizationStatus, responses=not_found)
+    @router.delete("/optimize/{run_id}", status_code=202, **status_doc, responses=cancel_doc)
     def optimize_cancel(run_id: str):
-        st = status_or_404(run_id)
-        if isinstance(st, JSONResponse):
-            return st
-        service.runner.cancel(run_id)
-        return status_or_404(run_id)
+        return cancel(run_id, "optimize")
 
-    @router.post("/backtest", status_code=202, response_model=OptimizationStatus,
+    @router.post("/backtest", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request"}})
     def post_backtest(req: BacktestRequest):
+        from engine.backtest import check_backtest
         from engine.service import backtest_cache_key, backtest_work
 
+        refused = service.check_webhook(req.webhook_url)
+        if refused:
+            return refused
+        try:
+            check_backtest(service.history, tuple(sorted(set(req.seasons))), req.track_type)
+        except ValueError as exc:
+            return JSONResponse({"detail": [f"seasons: {exc}"]}, 422)
         key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed)
         work = backtest_work(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed)
         run_id = service.runner.submit("backtest", work, cache_key=key, request=req.model_dump(mode="json"),
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
-        st = service.runner.status(run_id)
-        return OptimizationStatus.model_validate(st)
+        return status_or_404(run_id, "backtest")
 
-    @router.get("/backtest/{run_id}/status", response_model=OptimizationStatus, responses=not_found)
+    @router.get("/backtest/{run_id}/status", **status_doc, responses=not_found)
     def backtest_status(run_id: str):
-        return status_or_404(run_id)
+        return status_or_404(run_id, "backtest")
 
     @router.get("/backtest/{run_id}/result", responses={**not_found, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
     def backtest_result(run_id: str):
-        return _result(service, run_id, lambda res: res)
+        return result(run_id, "backtest", lambda res: res)
 
-    @router.delete("/backtest/{run_id}", status_code=202, response_model=OptimizationStatus, responses=not_found)
+    @router.delete("/backtest/{run_id}", status_code=202, **status_doc, responses=cancel_doc)
     def backtest_cancel(run_id: str):
-        return optimize_cancel(run_id)
+        return cancel(run_id, "backtest")
 
     @router.get("/health", response_model=Health)
     def health():
@@ -286,15 +360,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
 
     return app
-
-
-def _result(service: Service, run_id: str, pick):
-    row = service.runner.record(run_id)
-    if row is None:
-        return JSONResponse({"detail": f"no run with id {run_id!r}"}, 404)
-    if row["status"] == "completed":
-        return pick(row["result"])
-    if row["status"] == "failed":
-        return JSONResponse({"detail": {"run_id": run_id, "status": "failed", "error": row["error"]}}, 422)
-    return JSONResponse({"detail": {"run_id": run_id, "status": row["status"], "progress": row["progress"],
-                                    "error": row["error"]}}, 409)

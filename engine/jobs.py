@@ -13,10 +13,10 @@ Workers never touch the UI: the app polls ``status``.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
-import traceback
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +26,9 @@ from typing import Any, Callable
 from engine.scenarios import Cancelled
 
 STATES = ("pending", "running", "completed", "failed", "cancelled")
+FINISHED = ("completed", "failed", "cancelled")
 INTERRUPTED = "interrupted by restart"
+log = logging.getLogger("pitwall.jobs")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
   run_id TEXT PRIMARY KEY,
@@ -39,11 +41,13 @@ CREATE TABLE IF NOT EXISTS jobs (
   request TEXT,
   result TEXT,
   webhook TEXT,
+  webhook_log TEXT,
   created REAL NOT NULL,
   updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_cache ON jobs(cache_key, status);
 """
+MIGRATIONS = {"webhook_log": "ALTER TABLE jobs ADD COLUMN webhook_log TEXT"}  # columns added after the first release
 
 Work = Callable[[Callable[[float], None], Callable[[], bool]], tuple[dict, Any]]
 
@@ -56,6 +60,10 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(SCHEMA)
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for col, sql in MIGRATIONS.items():
+                if col not in have:
+                    db.execute(sql)
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -86,7 +94,25 @@ class JobStore:
         out = dict(row)
         out["result"] = json.loads(out["result"]) if out["result"] else None
         out["request"] = json.loads(out["request"]) if out["request"] else None
+        out["webhook_log"] = json.loads(out["webhook_log"]) if out.get("webhook_log") else []
         return out
+
+    def log_webhook(self, run_id: str, entry: dict) -> None:
+        """Append one delivery attempt to the job's webhook log (one transaction)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT webhook_log FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is not None:
+                entries = json.loads(row["webhook_log"]) if row["webhook_log"] else []
+                db.execute("UPDATE jobs SET webhook_log = ? WHERE run_id = ?", (json.dumps(entries + [entry]), run_id))
+            db.execute("COMMIT")
+
+    def prune(self, max_age_s: float) -> int:
+        """Delete finished jobs last updated more than ``max_age_s`` ago; returns how many."""
+        with self._db() as db:
+            cur = db.execute(f"DELETE FROM jobs WHERE status IN ({', '.join('?' * len(FINISHED))}) AND updated < ?",
+                             (*FINISHED, time.time() - max_age_s))
+            return cur.rowcount
 
     def find_completed(self, cache_key: str) -> str | None:
         with self._db() as db:
@@ -94,11 +120,15 @@ class JobStore:
                              (cache_key,)).fetchone()
         return row["run_id"] if row else None
 
-    def interrupt_unfinished(self) -> int:
+    def interrupt_unfinished(self) -> list[str]:
+        """Mark pending and running jobs failed ("interrupted by restart"); their run ids."""
         with self._db() as db:
-            cur = db.execute("UPDATE jobs SET status = 'failed', error = ?, updated = ? WHERE status IN ('pending', 'running')",
-                             (INTERRUPTED, time.time()))
-            return cur.rowcount
+            db.execute("BEGIN IMMEDIATE")
+            ids = [r["run_id"] for r in db.execute("SELECT run_id FROM jobs WHERE status IN ('pending', 'running')")]
+            db.execute("UPDATE jobs SET status = 'failed', error = ?, updated = ? WHERE status IN ('pending', 'running')",
+                       (INTERRUPTED, time.time()))
+            db.execute("COMMIT")
+            return ids
 
     def list(self, owner: str | None = None, limit: int = 50) -> list[dict]:
         with self._db() as db:
@@ -114,9 +144,15 @@ class JobRunner:
     """Runs jobs on a thread pool; status and results through the store."""
 
     def __init__(self, store: JobStore, workers: int = 2, keep_objects: int = 8,
-                 on_finish: Callable[[str, dict], None] | None = None):
+                 on_finish: Callable[[str, dict], None] | None = None, retention_days: float | None = None):
         self.store = store
-        self.interrupted = store.interrupt_unfinished()
+        self.interrupted_ids = store.interrupt_unfinished()
+        self.interrupted = len(self.interrupted_ids)
+        self._retention_s = retention_days * 86400 if retention_days else None
+        self._stop = threading.Event()
+        if self._retention_s:
+            self.pruned = store.prune(self._retention_s)
+            threading.Thread(target=self._prune_daily, name="pitwall-prune", daemon=True).start()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pitwall-job")
         self._cancel: dict[str, threading.Event] = {}
         self._progress: dict[str, float] = {}
@@ -124,6 +160,15 @@ class JobRunner:
         self._keep = keep_objects
         self._lock = threading.Lock()
         self._on_finish = on_finish
+
+    def _prune_daily(self) -> None:
+        while not self._stop.wait(86400):
+            try:
+                n = self.store.prune(self._retention_s)
+                if n:
+                    log.info("pruned %d finished job(s) older than %.0f days", n, self._retention_s / 86400)
+            except sqlite3.Error:
+                log.exception("pruning finished jobs failed")
 
     def submit(self, kind: str, work: Work, *, owner: str | None = None, cache_key: str | None = None,
                request: dict | None = None, webhook: str | None = None, run_id: str | None = None) -> str:
@@ -162,10 +207,7 @@ class JobRunner:
             self._finish(run_id, "cancelled", error="cancelled")
             return
         except Exception as exc:  # the failure reason is the job's result; nothing escapes the thread
-            message = str(exc) or exc.__class__.__name__
-            if not isinstance(exc, ValueError):
-                message = f"{exc.__class__.__name__}: {message}\n{traceback.format_exc(limit=3)}"
-            self._finish(run_id, "failed", error=message)
+            self._finish(run_id, "failed", error=failure_message(run_id, exc))
             return
         with self._lock:
             self._objects[run_id] = obj
@@ -184,19 +226,28 @@ class JobRunner:
             except Exception:  # a failing notification must not fail the job
                 pass
 
-    def status(self, run_id: str) -> dict | None:
-        row = self.store.get(run_id)
+    def status(self, run_id: str, kind: str | None = None) -> dict | None:
+        """The job's status (None for an unknown run id, or one of another ``kind``); with
+        its webhook's delivery attempts when it has a webhook."""
+        row = self.record(run_id, kind)
         if row is None:
             return None
         progress = self._progress.get(run_id, row["progress"]) if row["status"] == "running" else row["progress"]
-        return {"run_id": run_id, "status": row["status"], "progress": round(float(progress), 4), "error": row["error"]}
+        out = {"run_id": run_id, "status": row["status"], "progress": round(float(progress), 4), "error": row["error"]}
+        if row.get("webhook"):
+            log_ = row["webhook_log"]
+            out["webhook"] = {"url": row["webhook"], "delivered": any(e.get("ok") for e in log_), "attempts": log_}
+        return out
 
-    def result(self, run_id: str) -> dict | None:
-        row = self.store.get(run_id)
+    def result(self, run_id: str, kind: str | None = None) -> dict | None:
+        row = self.record(run_id, kind)
         return row["result"] if row else None
 
-    def record(self, run_id: str) -> dict | None:
-        return self.store.get(run_id)
+    def record(self, run_id: str, kind: str | None = None) -> dict | None:
+        row = self.store.get(run_id)
+        if row is None or (kind is not None and row["kind"] != kind):
+            return None
+        return row
 
     def object(self, run_id: str) -> Any:
         """The in-memory object behind a completed job of this process (None after a restart)."""
@@ -228,5 +279,23 @@ class JobRunner:
             ev.set()
 
     def shutdown(self) -> None:
+        self._stop.set()
         self.cancel_all()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def failure_message(run_id: str, exc: BaseException) -> str:
+    """What a failed job says: the engine's own message for input it refused (ValueError and
+    its kin name driver, field or rule); for anything else a plain statement, with the
+    traceback going to the server log only (never to the client)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        from engine.contracts import describe_errors
+
+        return "; ".join(describe_errors(exc, {}))
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    log.error("job %s failed", run_id, exc_info=exc)
+    return (f"the run failed on an internal error ({exc.__class__.__name__}); the server log has the details "
+            f"under run id {run_id}")

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 120
     max_body_bytes: int = 1_000_000
     job_workers: int = Field(default=1, ge=1, le=16, description="jobs running at once (each uses the cores in numpy)")
+    job_retention_days: float = Field(default=30.0, gt=0, description="finished jobs older than this are deleted (at start and daily)")
+    webhook_allow: list[str] = Field(default_factory=list, description="hosts or networks (CIDR) webhooks may reach although "
+                                     "they are loopback, private, link-local or this server's own addresses")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses of reverse proxies whose X-Forwarded-For "
+                                       "is believed (none by default: the client address is the connection's)")
 
 
 @lru_cache(maxsize=1)
