@@ -73,16 +73,17 @@ def page() -> None:
         fig = fn(report)
         st.plotly_chart(fig, width="stretch", key=f"chart_{name}")
         c1, c2 = st.columns(2)
-        c1.download_button(f"{name} chart (HTML)", data=figure_html(fig), file_name=f"pitwall-{name}.html", mime="text/html",
+        c1.download_button(f"{name} chart (HTML)", data=figure_html(fig), file_name=f"pitwall-{name}.html", mime="text/html", on_click="ignore",
                            key=f"html_{name}")
         if png:
             data = figure_png(fig)
             if data:
-                c2.download_button(f"{name} chart (PNG)", data=data, file_name=f"pitwall-{name}.png", mime="image/png", key=f"png_{name}")
+                c2.download_button(f"{name} chart (PNG)", data=data, file_name=f"pitwall-{name}.png", mime="image/png", key=f"png_{name}", on_click="ignore")
             else:
                 c2.caption("PNG export is not available on this server.")
-    st.download_button("Full report (standalone HTML)", data=report_html(report), file_name="pitwall-calibration.html", mime="text/html")
-    st.download_button("Report (JSON)", data=json.dumps(report, indent=1), file_name="pitwall-calibration.json")
+    st.download_button("Full report (standalone HTML)", data=report_html(report), file_name="pitwall-calibration.html", mime="text/html",
+                       on_click="ignore")
+    st.download_button("Report (JSON)", data=json.dumps(report, indent=1), file_name="pitwall-calibration.json", on_click="ignore")
 
 
 @st.fragment(run_every=0.5)

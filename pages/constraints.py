@@ -18,8 +18,11 @@ def page() -> None:
             st.error(f"Ontology: {exc}")
     else:
         st.info(f"Ontology: {repo.describe()}")
-    site = st.radio("Site", list(SITES), format_func=SITES.get, horizontal=True, key="site",
-                    index=list(SITES).index(s.site.value) if s.site else 0)
+    if s.site:
+        site = s.site.value
+        st.caption(f"Site: {SITES[site]} (the loaded salary file's)")
+    else:
+        site = st.radio("Site", list(SITES), format_func=SITES.get, horizontal=True, key="site")
 
     st.subheader("Analyst rules")
     st.caption("Kinds: " + ", ".join(k.value for k in RuleKind) + ". Drivers are driver ids, comma separated "

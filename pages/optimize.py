@@ -22,8 +22,13 @@ def form() -> None:
     repo = ontology_notice()
     with st.form("optimize"):
         c1, c2, c3, c4 = st.columns(4)
-        default_site = st.session_state.get("site") or (s.site.value if s.site else "dk")
-        site = c1.selectbox("Site", list(SITES), format_func=SITES.get, index=list(SITES).index(default_site), key="opt_site")
+        if s.site:  # the salary file's site: its prices and player ids are that site's
+            site = s.site.value
+            c1.selectbox("Site", [site], format_func=SITES.get, disabled=True, key="opt_site_fixed",
+                         help="the site of the loaded salary file")
+        else:
+            default_site = st.session_state.get("site") or "dk"
+            site = c1.selectbox("Site", list(SITES), format_func=SITES.get, index=list(SITES).index(default_site), key="opt_site")
         n_lineups = c2.number_input("Lineups", min_value=1, max_value=500, value=20, step=1, key="opt_lineups")
         n_scen = c3.selectbox("Simulated races", [1000, 2000, 5000, 10000, 20000, 50000, 100000], index=3, key="opt_scenarios")
         objective = c4.selectbox("Objective", OBJECTIVES, help="mean; ceiling (p90); cvar (cash: worst 20%); target (tournaments)", key="opt_objective")
@@ -32,12 +37,18 @@ def form() -> None:
         min_unique = c2.number_input("Min different drivers between lineups", min_value=0, max_value=6, value=2, key="opt_unique")
         solver = c3.selectbox("Solver", ["cbc", "highs"], key="opt_solver")
         sim_precision = c4.checkbox("Sim precision (resample races per lineup)")
+        c1, c2, _, _ = st.columns(4)
+        min_exp = c1.number_input("Min exposure, every driver (%)", min_value=0.0, max_value=100.0, value=0.0, step=5.0,
+                                  key="opt_min_exposure", help="each driver in at least this share of lineups (excluded ones aside)")
+        max_exp = c2.number_input("Max exposure, every driver (%)", min_value=0.0, max_value=100.0, value=100.0, step=5.0,
+                                  key="opt_max_exposure", help="each driver in at most this share of lineups (locked ones aside)")
         calibration = st.checkbox("Attach calibration metrics (backtest of this model for the track type)", value=True)
         run = st.form_submit_button("Run", type="primary")
     if run:
         settings = OptimizeSettings(site=site, n_lineups=int(n_lineups), n_scenarios=int(n_scen), objective=objective,
                                     seed=int(seed), min_unique=int(min_unique), solver=solver, sim_precision=sim_precision,
-                                    rules=analyst_rules())
+                                    min_exposure=min_exp / 100 if min_exp > 0 else None,
+                                    max_exposure=max_exp / 100 if max_exp < 100 else None, rules=analyst_rules())
         run_id = runner().submit("optimize", optimize_work(s, settings, repo, calibration), owner=owner(),
                                  cache_key=optimize_cache_key(s, settings, calibration),
                                  request={"slate_id": s.slate_id, **settings.model_dump(mode="json")})
@@ -110,10 +121,14 @@ def results() -> None:
         try:
             data = lineups_csv(run.slate, site, [r["driver_ids"] for r in summary["lineups"]])
             st.download_button(f"Download {SITES[site]} upload CSV", data=data, file_name=f"pitwall-{site}-lineups.csv",
-                               mime="text/csv", type="primary")
+                               mime="text/csv", type="primary", on_click="ignore")
         except Exception as exc:  # noqa: BLE001
             show_error(exc, "No upload file for this slate")
-    st.download_button("Download summary (JSON)", data=json.dumps(summary, indent=1), file_name="pitwall-summary.json")
+    st.download_button("Download summary (JSON)", data=json.dumps(summary, indent=1), file_name="pitwall-summary.json",
+                       on_click="ignore")
+    if summary.get("non_qualifiers"):
+        st.caption("Share of simulated races each driver misses (before qualifying): " + ", ".join(
+            f"{r['name']} {100 * r['miss_pct']:.0f}%" for r in summary["non_qualifiers"][:10]))
     st.plotly_chart(exposure_chart(summary), width="stretch")
     if run is not None:
         ids = list(run.portfolio.problem.ids)

@@ -8,26 +8,46 @@ import streamlit as st
 from engine.contracts import PitStrategy, parse_slate
 from engine.data import salary_manifest
 from engine.salaries import read_salary_file
-from engine.slates import apply_table, build_slate, diff_slates, game_date, shipped_salary_slate, slate_from_salaries, slate_table
+from engine.slates import (apply_table, build_slate, check_race_date, check_slate, diff_slates, game_date, shipped_salary_slate,
+                           slate_from_salaries, slate_table)
+from engine.textio import decode_text, parse_json
 from pages._shared import guard, history, set_slate, show_error, slate
 
 st.title("Slate")
 h = history()
 
 
+SOURCES = ["Shipped salary slate", "Shipped race", "Upload a salary file"]
+
+
+def first_visit() -> None:
+    """A newcomer starts on a slate that can be optimized: the newest shipped salary slate."""
+    if st.session_state.get("slate") is None and not st.session_state.get("opened"):
+        st.session_state["opened"] = True
+        m = salary_manifest().sort_values("date")
+        f = m.index[-1]
+        set_slate(shipped_salary_slate(f, h))
+        st.session_state["pick_salary"] = f
+        st.info(f"Opened the newest shipped salary slate, {m.loc[f, 'date']} {m.loc[f, 'race_name']} "
+                f"({m.loc[f, 'site'].upper()}): press **Run** on the Optimize page, or load another race below.")
+
+
 def load_panel() -> None:
-    source = st.radio("Load", ["Shipped race", "Shipped salary slate", "Upload a salary file"], horizontal=True, key="source")
+    first_visit()
+    source = st.radio("Load", SOURCES, horizontal=True, key="source")
     if source == "Shipped race":
         c1, c2 = st.columns(2)
         season = c1.selectbox("Season", h.seasons[::-1], key="pick_season")
         races = h.index[h.index["season"] == season]
         labels = {r.race_id: f"{r.race} - {r.race_name} ({r.track})" for r in races.itertuples()}
         rid = c2.selectbox("Race", list(labels), format_func=labels.get, key="pick_race")
+        st.caption("A historical race has its real grid but no salaries: it can be simulated, and lineups need salaries "
+                   "(enter them in the table, or load a salary file).")
         if st.button("Load race", type="primary"):
             set_slate(build_slate(rid, h))
             st.success(f"Loaded {labels[rid]}: real starting grid, defaults from the races before it.")
     elif source == "Shipped salary slate":
-        m = salary_manifest()
+        m = salary_manifest().sort_values("date", ascending=False)
         labels = {f: f"{r.date} {r.race_name} ({r.site.upper()}, {r.track_id})" for f, r in m.iterrows()}
         f = st.selectbox("Salary slate", list(labels), format_func=labels.get, key="pick_salary")
         if st.button("Load salary slate", type="primary"):
@@ -42,8 +62,11 @@ def load_panel() -> None:
         if up is not None and st.button("Import salaries", type="primary"):
             try:
                 sf = read_salary_file(up.getvalue(), source=up.name)
-                set_slate(slate_from_salaries(sf, h, track_id=track, date=date or game_date(sf.game_info)))
+                day = check_race_date(date, h) if date.strip() else game_date(sf.game_info)
+                set_slate(slate_from_salaries(sf, h, track_id=track, date=day))
                 st.success(f"Imported {len(sf.rows)} drivers from {up.name}.")
+                for note in sf.notes:
+                    st.warning(note)
             except Exception as exc:  # noqa: BLE001 - shown; the previous slate stays loaded
                 show_error(exc, f"{up.name} was not loaded; the previous slate is unchanged")
 
@@ -55,6 +78,7 @@ def editor() -> None:
         return
     st.subheader(s.race_name or s.slate_id)
     st.caption(f"track {s.track_id} ({s.track_type}), {s.race_length} laps, {len(s.drivers)} drivers"
+               + (f" for a field of {s.field_size}" if s.field_size and s.field_size < len(s.drivers) else "")
                + (f", {s.site.value.upper()} salaries" if s.site else ""))
     for note in s.notes:
         st.caption(f"• {note}")
@@ -69,6 +93,7 @@ def editor() -> None:
             "driver_id": st.column_config.TextColumn("id"),
             "salary": st.column_config.NumberColumn("salary", min_value=0, max_value=100_000, step=100, format="$%d"),
             "start_position": st.column_config.NumberColumn("start", min_value=1, max_value=43, step=1),
+            "out": st.column_config.CheckboxColumn("out", help="not in the race (did not qualify, withdrew): scores 0, in no lineup"),
             "skill": st.column_config.NumberColumn("skill", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
             "aggression": st.column_config.NumberColumn("aggression", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
             "shadow_risk": st.column_config.NumberColumn("shadow risk", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
@@ -114,11 +139,11 @@ def variants() -> None:
         st.dataframe(diff.astype(str), hide_index=True, width="stretch") if len(diff) else st.caption("No differences.")
     s = slate()
     st.download_button("Download slate (JSON)", data=json.dumps(s.model_dump(mode="json"), indent=1),
-                       file_name=f"{s.slate_id}.json", mime="application/json")
+                       file_name=f"{s.slate_id}.json", mime="application/json", on_click="ignore")
     up = st.file_uploader("Open a saved slate (JSON)", type=["json"], key="slate_json")
     if up is not None and st.button("Open slate JSON"):
         try:
-            set_slate(parse_slate(json.loads(up.getvalue())))
+            set_slate(check_slate(parse_slate(parse_json(decode_text(up.getvalue(), up.name)[0], up.name)), h))
             st.rerun()
         except Exception as exc:  # noqa: BLE001
             show_error(exc, f"{up.name} was not loaded; the previous slate is unchanged")
