@@ -48,7 +48,7 @@ def start_streamlit(state_dir: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def start_api(state_dir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_api(state_dir: Path, port: int | None = None, **env: str) -> tuple[subprocess.Popen, str]:
     port = port or free_port()
-    proc = start_process(["pitwall", "api", "--port", str(port)], state_dir, f"http://127.0.0.1:{port}/api/v1/health")
+    proc = start_process(["pitwall", "api", "--port", str(port)], state_dir, f"http://127.0.0.1:{port}/api/v1/health", **env)
     return proc, f"http://127.0.0.1:{port}/api/v1"

@@ -128,7 +128,7 @@ def test_errors_name_the_field(client, bristol_request):
 def test_unknown_ids_and_cancel(client, bristol_request):
     for path in ("/api/v1/optimize/nope/status", "/api/v1/optimize/nope/result", "/api/v1/backtest/nope/status"):
         r = client.get(path)
-        assert r.status_code == 404 and "no run with id 'nope'" in r.json()["detail"]
+        assert r.status_code == 404 and "run with id 'nope'" in r.json()["detail"]
     assert client.delete("/api/v1/optimize/nope").status_code == 404
     big = json.loads(json.dumps(bristol_request))
     big["scenario_config"]["n_scenarios"] = 400_000
@@ -139,6 +139,8 @@ def test_unknown_ids_and_cancel(client, bristol_request):
     assert st["status"] == "cancelled"
     res = client.get(f"/api/v1/optimize/{run_id}/result")
     assert res.status_code == 409 and res.json()["detail"]["status"] == "cancelled"
+    again = client.delete(f"/api/v1/optimize/{run_id}")  # nothing left to cancel: 409 with the status
+    assert again.status_code == 409 and again.json()["detail"]["status"] == "cancelled" and "already cancelled" in again.json()["detail"]["error"]
 
 
 def test_progress_is_real(client, bristol_request):
@@ -166,8 +168,12 @@ def test_backtest_endpoints(client):
     rep = client.get(f"/api/v1/backtest/{run_id}/result").json()
     assert rep["races"] == 5 and {"crps", "pit_coverage"} <= set(rep["model"])
     bad = client.post("/api/v1/backtest", json={"seasons": [2019], "n_scenarios": 100})
-    st = wait(client, bad.json()["run_id"], "backtest")
-    assert st["status"] == "failed" and "overlap the model's fit seasons" in st["error"]
+    assert bad.status_code == 422 and "overlap the model's fit seasons" in bad.json()["detail"][0]
+    bad = client.post("/api/v1/backtest", json={"seasons": [-1], "n_scenarios": 100})
+    assert bad.status_code == 422 and "no races in season(s) -1" in bad.json()["detail"][0]
+    # a run id of the other kind is unknown to these routes
+    assert client.get(f"/api/v1/optimize/{run_id}/result").status_code == 404
+    assert client.get(f"/api/v1/optimize/{run_id}/status").status_code == 404
 
 
 def test_health_docs_limits_cors(tmp_path):
@@ -211,9 +217,10 @@ def test_real_server_restart_and_webhook(tmp_path, bristol_request):
     hook = HTTPServer(("127.0.0.1", hook_port), Receiver)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     port = free_port()
-    proc, base = start_api(tmp_path, port)
+    allow = {"PITWALL_WEBHOOK_ALLOW": '["127.0.0.1"]'}
+    proc, base = start_api(tmp_path, port, **allow)
     try:
-        req = {**bristol_request, "webhook_url": f"http://127.0.0.1:{hook_port}/done"}
+        req = {**bristol_request, "webhook_url": f"http://127.0.0.1:{hook_port}/done"}  # allowed by PITWALL_WEBHOOK_ALLOW
         done = httpx.post(f"{base}/optimize", json=req).json()["run_id"]
         for _ in range(600):
             if httpx.get(f"{base}/optimize/{done}/status").json()["status"] == "completed":
@@ -225,7 +232,10 @@ def test_real_server_restart_and_webhook(tmp_path, bristol_request):
                 break
             time.sleep(0.1)
         assert Receiver.got and Receiver.got[0]["run_id"] == done and Receiver.got[0]["status"] == "completed"
-        long = {**bristol_request, "scenario_config": {**bristol_request["scenario_config"], "n_scenarios": 1_000_000}}
+        hook_status = httpx.get(f"{base}/optimize/{done}/status").json()["webhook"]  # the delivery is on record
+        assert hook_status["delivered"] and hook_status["attempts"][0]["status_code"] == 204
+        long = {**bristol_request, "webhook_url": f"http://127.0.0.1:{hook_port}/interrupted",
+                "scenario_config": {**bristol_request["scenario_config"], "n_scenarios": 1_000_000}}
         running = httpx.post(f"{base}/optimize", json=long).json()["run_id"]
         for _ in range(100):
             if httpx.get(f"{base}/optimize/{running}/status").json()["status"] == "running":
@@ -234,14 +244,51 @@ def test_real_server_restart_and_webhook(tmp_path, bristol_request):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    proc, _ = start_api(tmp_path, port)
+    proc, _ = start_api(tmp_path, port, **allow)
     try:
         after = httpx.get(f"{base}/optimize/{done}/result")
         assert after.status_code == 200 and after.json() == before
         st = httpx.get(f"{base}/optimize/{running}/status").json()
         assert st["status"] == "failed" and st["error"] == "interrupted by restart"
         assert httpx.get(f"{base}/health").json()["jobs_interrupted_at_start"] == 1
+        for _ in range(100):  # a job that ends "interrupted by restart" tells its webhook too
+            if any(g["run_id"] == running for g in Receiver.got):
+                break
+            time.sleep(0.1)
+        told = [g for g in Receiver.got if g["run_id"] == running]
+        assert told and told[0]["status"] == "failed" and told[0]["error"] == "interrupted by restart"
     finally:
         proc.terminate()
         proc.wait(10)
         hook.shutdown()
+
+
+def test_forwarded_for_does_not_reset_the_rate_limit(tmp_path):
+    """A real uvicorn server: X-Forwarded-For from a client that is not a trusted proxy is ignored,
+    so a new header value gets no fresh allowance."""
+    proc, base = start_api(tmp_path, PITWALL_RATE_LIMIT_PER_MINUTE="5")
+    try:
+        codes = [httpx.get(f"{base}/optimize/x/status", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                 for i in range(8)]
+        assert codes.count(429) >= 2 and codes[-1] == 429, codes  # (the health probe at start used one)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    proc, base = start_api(tmp_path, PITWALL_RATE_LIMIT_PER_MINUTE="5", PITWALL_TRUSTED_PROXIES='["127.0.0.1"]')
+    try:  # behind a trusted proxy each forwarded client has its own allowance
+        codes = [httpx.get(f"{base}/optimize/x/status", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                 for i in range(8)]
+        assert 429 not in codes, codes
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_docs_are_served_without_a_cdn(client):
+    page = client.get("/docs").text
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/static-offline-docs/{asset}" in page
+        r = client.get(f"/static-offline-docs/{asset}")
+        assert r.status_code == 200 and len(r.content) > 10_000
+    assert "cdn.jsdelivr.net" not in client.get("/redoc").text

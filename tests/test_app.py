@@ -36,8 +36,34 @@ def load_salary_slate(at: AppTest, file: str = "dk_2026-04-12_race08_bristol.csv
     assert not at.exception and at.success
 
 
+def test_first_visit_opens_a_slate_that_can_be_optimized():
+    """A newcomer lands on the newest shipped salary slate, so the first Run works."""
+    from engine.data import salary_manifest
+
+    at = new_app()
+    newest = salary_manifest().sort_values("date").index[-1]
+    assert at.session_state["slate"].slate_id == newest.removesuffix(".csv")
+    assert any("Opened the newest shipped salary slate" in i.value for i in at.info)
+    at.switch_page("pages/optimize.py").run()
+    at.selectbox(key="opt_scenarios").set_value(1000)
+    at.number_input(key="opt_lineups").set_value(2)
+    at.button[0].click().run()
+    st = None
+    for _ in range(400):
+        time.sleep(0.25)
+        at.run()
+        st = at.session_state["run_id"] and at.get("download_button")
+        if st:
+            break
+    assert not at.exception and not at.error and len(at.dataframe[0].value) == 2
+    text = Path(APP).read_text()
+    assert text.count(":material/") == 6 and not any(ord(c) > 0x2000 for c in text)  # no emoji: Material icons only
+
+
 def test_pages_without_a_slate_say_what_to_do():
     at = new_app()
+    at.session_state["slate"] = None  # the analyst cleared it: the pages say what to do
+    at.run()
     assert at.title[0].value == "Slate" and any("Load a race" in i.value for i in at.info)
     for page in ("constraints", "optimize"):
         at.switch_page(f"pages/{page}.py").run()
@@ -48,6 +74,8 @@ def test_pages_without_a_slate_say_what_to_do():
 
 def test_slate_page_loads_races_and_validates_edits():
     at = new_app()
+    at.radio(key="source").set_value("Shipped race").run()
+    assert any("has its real grid but no salaries" in c.value for c in at.caption)
     at.selectbox(key="pick_season").set_value(2024).run()
     at.selectbox(key="pick_race").set_value("2024-30").run()
     at.button[0].click().run()
@@ -119,7 +147,7 @@ def test_rule_table_errors_named():
     with pytest.raises(ContractError) as exc:
         rules_from_table(df)
     assert "rule row 1 (x): rule 'x' (group) needs min or max" in str(exc.value)
-    assert "rule id 'y' is used on more than one row" in str(exc.value)
+    assert "rule id 'y' is used more than once" in str(exc.value)
 
 
 def test_optimize_run_to_completion_and_other_pages():

@@ -132,6 +132,7 @@ def test_backtest_command(tmp_path):
             "--json", str(rep), "--html", str(page), "--markdown", str(md))
     assert r.returncode == 0, r.stderr
     assert "5 races" in r.stdout and "Backtesting 2024" in r.stderr
+    assert "…" not in r.stdout and "PIT 50/80/95" in r.stdout  # the full table, even in a pipe
     report = json.loads(rep.read_text())
     assert {"crps", "log_score", "mae", "rank_mae", "coverage", "pit_coverage", "dk_points_crps"} <= set(report["model"])
     text = page.read_text()
@@ -141,3 +142,17 @@ def test_backtest_command(tmp_path):
     assert (tmp_path / "img").exists()
     r = run("backtest", "--seasons", "2020-2022")
     assert r.returncode == 1 and "overlap the model's fit seasons" in r.stderr
+
+
+def test_tables_in_a_pipe_keep_every_cell():
+    """`pitwall ... | cat` at 80 columns: plain full-width text, no cell cut to an ellipsis."""
+    env = {**os.environ, "COLUMNS": "80"}
+    r = subprocess.run([PITWALL, "simulate", "--race", "2024-30", "--scenarios", "200"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    header = next(line for line in r.stdout.splitlines() if line.startswith("name "))
+    assert header.split() == ["name", "start", "DK", "mean", "median", "p10", "p90", "win", "%", "top5", "%", "top10", "%",
+                              "DNF", "%", "led", "fastest"]
+    larson = next(line for line in r.stdout.splitlines() if line.startswith("Kyle Larson"))
+    assert len(larson.split()) == 13 and len(larson) > 80

@@ -96,7 +96,7 @@ def test_unique_driver_ids():
 def test_extra_fields_forbidden_and_named():
     with pytest.raises(ContractError) as exc:
         parse_optimize_request(request([driver(1), driver(2, speed=3)]))
-    assert "driver 'd2' (drivers[1]): speed: Extra inputs are not permitted" in str(exc.value)
+    assert "driver 'd2' (drivers[1]): speed: is not a known field" in str(exc.value)
     with pytest.raises(ContractError):
         parse_optimize_request({**EXAMPLE, "bogus": 1})
 
@@ -125,9 +125,12 @@ def test_slate_fields_of_a_driver():
         DriverConstraintsRequest(driver_id="x", skill=0.5, aggression=0.5, shadow_risk=0.5, start_position=0)
 
 
-def test_field_size_below_driver_count():
-    with pytest.raises(ContractError, match="field_size 2 is below the 3 drivers"):
-        parse_optimize_request(request([driver(1), driver(2), driver(3)], scenario_config={"track_id": "t", "n_scenarios": 10, "field_size": 2}))
+def test_field_size_below_driver_count_means_non_qualifiers():
+    """More drivers than the field: a pool with possible non-qualifiers (drawn per simulated race), not an error."""
+    req = parse_optimize_request(request([driver(1), driver(2), driver(3)], scenario_config={"track_id": "t", "n_scenarios": 10, "field_size": 2}))
+    assert req.scenario_config.field_size == 2 and len(req.drivers) == 3
+    with pytest.raises(ContractError, match="drivers: has 61 items; at most 60"):
+        parse_optimize_request(request([driver(i) for i in range(61)]))
 
 
 def test_response_and_status_models():

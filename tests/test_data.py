@@ -173,9 +173,8 @@ def test_integrity_failure_is_reported(tmp_path):
     res = pd.read_csv(newer)
     res.loc[res.index[0], "Finish"] = res.loc[res.index[1], "Finish"]  # two drivers share a position
     res.to_csv(newer, index=False)
-    h = History.load(ExtraFiles(results=(str(newer),), index=(str(newer_idx),)), data_dir=d)
-    _, failures = integrity_report(h)
-    assert any("2024-1: Finish is not a permutation" in f for f in failures)
+    with pytest.raises(DataError, match="nothing was loaded: race 2024-1: Finish is not a permutation"):
+        History.load(ExtraFiles(results=(str(newer),), index=(str(newer_idx),)), data_dir=d)
 
 
 def test_race_ids(history):
@@ -191,3 +190,15 @@ def test_before_is_strict(history):
     assert h.index["race_id"].iloc[-1] == "2024-29"
     assert not np.any((h.results["season"] == 2024) & (h.results["race"] >= 30))
     assert h.loop["race_id"].isin(["2024-30", "2024-31"]).sum() == 0
+
+
+def test_field_size_rule_holds_for_every_shipped_race(history):
+    """data/field_sizes.csv: never fewer cars than a real race started, and reached in each era."""
+    from engine.data import race_field_size
+
+    idx = history.index
+    rule = {r.race_id: race_field_size(r.season, r.track_id, r.race, r.race_name)[0] for r in idx.itertuples()}
+    over = [(rid, int(n)) for rid, n in zip(idx["race_id"], idx["field_size"]) if n > rule[rid]]
+    assert over == []
+    assert idx.loc[idx["season"] == 2015, "field_size"].max() == 43 and idx.loc[idx["season"] > 2015, "field_size"].max() == 40
+    assert race_field_size(2026, "daytona", None, "DAYTONA 500")[0] == 41 and race_field_size(2026, "daytona", 17, "Coke Zero Sugar 400")[0] == 40

@@ -213,3 +213,52 @@ def test_documented_example_fails_with_a_clear_reason(repo):
                 race_length=200)
     with pytest.raises(SpecError, match="1 driver\\(s\\) cannot fill a 6-driver lineup"):
         ConstraintCompiler(repo).compile(one, "dk")
+
+
+def test_global_exposure_bounds_every_driver(repo, slate, solver):
+    """pydfs-style global bounds: every driver in at most 40% of the lineups; a locked driver in all."""
+    locked = slate.model_copy(update={"drivers": [d.model_copy(update={"locked": d.driver_id == "kyle-larson"}) for d in slate.drivers]})
+    spec = ConstraintCompiler(repo).compile(locked, "dk", max_exposure=0.4, min_exposure=0.1)
+    larson = spec.driver("kyle-larson")
+    assert larson.max_exposure == 1.0 and larson.min_exposure == 0.1
+    assert all(d.max_exposure == 0.4 and d.exposure_rule == "global-exposure" for d in spec.drivers if d.driver_id != "kyle-larson")
+    inputs = prepare(locked, spec=spec)
+    sims = simulate(inputs, 1000, 4)
+    pts = sims.points("dk")[:, [inputs.driver_ids.index(d.driver_id) for d in spec.drivers]]
+    pf = build_portfolio(spec, pts, 10, min_unique=1, solver=solver)
+    ids = list(pf.problem.ids)
+    exp = dict(zip(ids, pf.exposures))
+    assert exp["kyle-larson"] == 1.0 and max(v for k, v in exp.items() if k != "kyle-larson") <= 0.4 + 1e-9
+    assert all(v >= 0.1 - 1e-9 for v in exp.values())
+    assert "every driver in 10% to 40% of lineups" in " ".join(r.description for r in spec.rules_applied)
+
+
+def test_exposures_no_portfolio_can_meet_are_named_before_solving(repo, slate, base, solver):
+    spec, pts = base
+    half = slate.model_copy(update={"drivers": [d.model_copy(update={"min_exposure": 0.5, "max_exposure": 0.5})
+                                                if d.driver_id == "ryan-blaney" else d for d in slate.drivers]})
+    spec = ConstraintCompiler(repo).compile(half, "dk")
+    with pytest.raises(OptimizerError, match=r"Ryan Blaney: exposure 50% to 50% \(rule 'slate'\) of 3 lineups means 1.5 to 1.5 lineups"):
+        build_portfolio(spec, pts, 3, solver=solver)
+    build_portfolio(spec, pts, 4, solver=solver)  # 2 of 4 lineups: fine
+    tight = ConstraintCompiler(repo).compile(slate, "dk", max_exposure=0.1)
+    with pytest.raises(OptimizerError, match="maximum exposures allow 37 driver places, fewer than the 60 of 10 lineups of 6"):
+        build_portfolio(tight, pts, 10, solver=solver)
+
+
+def test_target_ties_are_broken_by_mean_points():
+    """Lineups with the same probability of the target are ranked by mean points, not by position."""
+    from engine.optimizer import _ranked
+
+    prob = np.array([0.2, 0.5, 0.5, 0.1, 0.5])
+    mean = np.array([300.0, 210.0, 240.0, 250.0, 230.0])
+    assert _ranked(prob, tiebreak=mean).tolist() == [2, 4, 1, 0, 3]
+    assert _ranked(prob, top=2, tiebreak=mean).tolist() == [2, 4, 1]  # every lineup tied with the 2nd
+
+
+def test_targets_outside_the_simulated_range_are_refused(base, solver):
+    spec, pts = base
+    with pytest.raises(OptimizerError, match="above every simulated lineup score"):
+        build_portfolio(spec, pts, 1, "target", target=1e9, solver=solver)
+    with pytest.raises(OptimizerError, match="at or below every score that matters"):
+        build_portfolio(spec, pts, 1, "target", target=-5.0, solver=solver)

@@ -225,3 +225,72 @@ def test_real_slate_runs(history):
     frame = sims.to_frame()
     assert list(frame.columns[:10]) == ["scenario", "driver_id", "finish", "start", "status", "laps_completed", "laps_led", "fastest_laps", "dk_points", "fd_points"]
     assert len(frame) == 2000 * len(slate.drivers)
+
+
+def check_field(sims, field):
+    """Invariants of races with non-qualifiers: exactly ``field`` starters per race, finishing
+    1..field among themselves; the others score nothing; starters' invariants as usual."""
+    q = sims.qualified
+    assert (q.sum(axis=1) == field).all()
+    fin = sims.finish.astype(int)
+    assert (np.sort(np.where(q, fin, 0), axis=1)[:, -field:] == np.arange(1, field + 1)).all()
+    for arr in (sims.finish, sims.laps_led, sims.fastest_laps, sims.laps_completed, sims.dk, sims.fd, sims.grid):
+        assert (arr[~q] == 0).all()
+    assert (np.sort(np.where(q, sims.grid, 0), axis=1)[:, -field:] == np.arange(1, field + 1)).all()  # the grid renumbered
+    assert (sims.laps_led.sum(axis=1) == sims.laps_run).all() and (sims.fastest_laps.sum(axis=1) == sims.green_laps).all()
+    dk = score("dk", np.where(q, sims.grid, 1), np.where(q, fin, 1), sims.laps_led, sims.fastest_laps, sims.laps_completed)
+    assert np.allclose(np.where(q, sims.dk, 0), np.where(q, dk, 0), atol=0.01)
+    assert sims.valid.all()
+
+
+def test_a_pool_larger_than_the_field_draws_non_qualifiers():
+    slate = make_slate(12, starts=False).model_copy(update={"field_size": 9})
+    inp = prepare(slate, model=MODEL)
+    assert inp.qualifying_draws and inp.n_field == 9 and sorted(inp.start.tolist()) == list(range(1, 13))
+    sims = simulate(inp, 4000, 3)
+    check_field(sims, 9)
+    miss = 1 - sims.qualified.mean(axis=0)
+    skill = inp.skill
+    assert np.corrcoef(skill, miss)[0, 1] < -0.8  # the weakest are likeliest to miss
+    summ = sims.summary()
+    assert np.allclose(summ["dnq"], miss) and (summ["win"] <= 1 - summ["dnq"] + 1e-9).all()
+    # same seed, same scenarios, whatever the chunking and the workers
+    again = simulate(inp, 4000, 3, chunk_size=1000, workers=2)
+    for k in sims.arrays:
+        assert np.array_equal(sims.arrays[k], again.arrays[k]), k
+
+
+def test_known_grid_always_starts_and_out_never_does():
+    slate = make_slate(12, starts=False)
+    drivers = list(slate.drivers)
+    weakest = min(range(12), key=lambda i: drivers[i].skill)
+    drivers[weakest] = drivers[weakest].model_copy(update={"start_position": 9})  # qualified, at the back
+    strongest = max(range(12), key=lambda i: drivers[i].skill)
+    drivers[strongest] = drivers[strongest].model_copy(update={"out": True})
+    slate = slate.model_copy(update={"drivers": drivers, "field_size": 9})
+    inp = prepare(slate, model=MODEL)
+    sims = simulate(inp, 2000, 5)
+    check_field(sims, 9)
+    assert sims.qualified[:, weakest].all() and not sims.qualified[:, strongest].any()
+    assert inp.start[strongest] == 0 and sims.summary()["dnq"].iloc[strongest] == 1.0
+
+
+def test_drivers_out_without_draws_leave_a_smaller_field():
+    slate = make_slate(10)
+    drivers = [d.model_copy(update={"out": True, "start_position": None}) if i < 2 else d for i, d in enumerate(slate.drivers)]
+    grid = sorted(d.start_position for d in drivers[2:])
+    drivers = [d if d.out else d.model_copy(update={"start_position": grid.index(d.start_position) + 1}) for d in drivers]
+    inp = prepare(slate.model_copy(update={"drivers": drivers}), model=MODEL)
+    assert not inp.qualifying_draws and inp.n_field == 8
+    sims = simulate(inp, 500, 2)
+    check_field(sims, 8)
+    assert not sims.qualified[:, :2].any()
+    frame = sims.to_frame()
+    assert set(frame.loc[frame["driver_id"].isin(["d0", "d1"]), "status"]) == {"dnq"}
+
+
+def test_slates_without_non_qualifiers_keep_their_scenarios(history):
+    """The qualifying draw comes last in a block's randomness: races of full fields are unchanged by it."""
+    slate = build_slate("2024-30", history)
+    sims = simulate(prepare(slate, model=MODEL), 1000, 9)
+    assert "qualified" not in sims.arrays and sims.qualified.all()

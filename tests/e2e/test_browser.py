@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from helpers import start_streamlit
@@ -45,10 +46,19 @@ def browser_page(server):
         browser.close()
 
 
+IDLE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+    && app.getAttribute('data-test-script-state') === 'notRunning';
+}"""
+
+
 def wait_idle(page):
-    """Streamlit has finished rerunning: no running indicator."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    """The server has finished the script run: the app's own run state (the attribute Streamlit's
+    e2e suite waits on), not a guess from a running indicator that appears after a delay."""
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.wait_for_timeout(100)  # let the last delta render
+    page.wait_for_function(IDLE, timeout=60_000)
 
 
 def shot(page, name):
@@ -57,7 +67,11 @@ def shot(page, name):
 
 
 def nav(page, label):
+    """Go to a page through the sidebar, from an idle app, and wait until it is shown."""
+    wait_idle(page)
     page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+    page.wait_for_url(lambda url: urlsplit(url).path.rstrip("/").endswith("/" + label.lower()))
+    page.locator("h1", has_text=label).wait_for()
     wait_idle(page)
 
 
@@ -65,7 +79,7 @@ def test_edit_optimize_download(browser_page, server):
     page = browser_page
     t0 = time.perf_counter()
     page.goto(server)
-    page.get_by_text("Shipped salary slate").click()
+    page.get_by_text("Opened the newest shipped salary slate").wait_for()  # a first visit opens a slate that can be optimized
     wait_idle(page)
     box = page.get_by_test_id("stSelectbox").first
     box.click()
@@ -125,3 +139,31 @@ def test_edit_optimize_download(browser_page, server):
     page.wait_for_timeout(1500)
     shot(page, "5-calibration")
     (OUT / "browser-test.txt").write_text(f"open -> edit -> run -> lineups: {elapsed:.1f} s\n")
+
+
+def test_api_docs_render_offline(browser_page, tmp_path_factory):
+    """/docs in a real Chromium with every request off the server refused: Swagger UI still renders."""
+    from helpers import start_api
+
+    proc, base = start_api(tmp_path_factory.mktemp("api-state"))
+    origin = base.removesuffix("/api/v1")
+    page = browser_page
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(origin):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    try:
+        page.route("**/*", only_local)
+        page.goto(f"{origin}/docs")
+        page.locator(".swagger-ui .info .title", has_text="Pitwall API").wait_for()
+        page.get_by_text("/api/v1/optimize/{run_id}/status").first.wait_for()
+        assert outside == []
+    finally:
+        page.unroute("**/*")
+        proc.terminate()
+        proc.wait(10)

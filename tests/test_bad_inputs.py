@@ -1,0 +1,294 @@
+"""Bad input, table-driven: every case a user (or an attacker) can cause gets one clear message
+naming what was wrong, and nothing that was there before changes (no output file appears, the
+shipped data and the state directory stay as they were, the loaded slate stays loaded).
+
+The CLI runs in-process through its real entry point (``engine.cli.main``, the console
+script), so the messages are exactly what a user sees."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+BRISTOL = DATA / "salaries" / "dk_2026-04-12_race08_bristol.csv"
+DAYTONA_FD = DATA / "salaries" / "fd_2026-02-15_race01.csv"
+
+
+def tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """Run `pitwall ARGS` through the console script's entry point; (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["pitwall", *map(str, args)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """Bad (and awkward but valid) input files, built from the real shipped ones."""
+    d = tmp_path_factory.mktemp("inputs")
+    dk = pd.read_csv(BRISTOL, dtype=str, keep_default_na=False)
+    f: dict[str, Path] = {}
+
+    def write(name: str, df: pd.DataFrame, **kw) -> Path:
+        f[name] = d / f"{name}.csv"
+        df.to_csv(f[name], index=False, **kw)
+        return f[name]
+
+    huge = dk.copy()
+    huge.loc[0, "Salary"] = "99999999999"
+    write("salary_huge", huge)
+    rows = [dk.iloc[i % len(dk)].to_dict() | {"Name": f"Driver {i}", "ID": str(1000 + i), "Name + ID": f"Driver {i} ({1000 + i})"}
+            for i in range(64)]
+    write("pool64", pd.DataFrame(rows))
+    write("pool61", pd.DataFrame(rows[:61]))
+    latin = dk.copy()
+    write("latin1", latin, encoding="cp1252")
+    f["latin1"].write_bytes(f["latin1"].read_bytes().replace(b"Daniel Suarez,", "Daniel Suárez,".encode("cp1252"))
+                            .replace(b"Daniel Suarez (", "Daniel Suárez (".encode("cp1252")))
+    f["bytes"] = d / "bytes.csv"
+    f["bytes"].write_bytes(bytes(range(256)) * 8)
+    f["empty"] = d / "empty.csv"
+    f["empty"].write_bytes(b"")
+    f["dir"] = d / "a_folder"
+    f["dir"].mkdir()
+    f["csv_as_parquet"] = d / "results.parquet"
+    f["csv_as_parquet"].write_bytes(BRISTOL.read_bytes())
+    res = pd.read_parquet(DATA / "results.parquet")
+    season = res[res["Season"] == 2024].copy()
+    season["Season"] = 2025
+    bad_race = season.copy().astype({"Race": object})
+    bad_race.loc[bad_race.index[3], "Race"] = "three"
+    write("race_not_numeric", bad_race)
+    broken = season.copy()
+    broken["Finish"] = 1
+    broken["Led"] = 9999
+    write("broken_results", broken)
+    idx = pd.read_parquet(DATA / "race_index.parquet")
+    idx24 = idx[idx["Season"] == 2024].copy()
+    idx24["Season"] = 2025
+    idx24["race_date"] = idx24["race_date"].astype(str)
+    idx24.loc[idx24.index[2], "race_date"] = "sometime in March"
+    write("index_bad_date", idx24)
+    write("season_2025", season)
+
+    from engine.data import History
+    from engine.slates import shipped_salary_slate
+
+    slate = shipped_salary_slate(BRISTOL.name, History.load())
+    payload = slate.model_dump(mode="json")
+
+    def slate_json(name: str, data: dict, encoding: str = "utf-8") -> None:
+        f[name] = d / f"{name}.json"
+        f[name].write_bytes(json.dumps(data).encode(encoding))
+
+    half = json.loads(json.dumps(payload))
+    half["drivers"][0].update(min_exposure=0.5, max_exposure=0.5)
+    slate_json("exposure_half", half)
+    slate_json("cap_negative", {**payload, "salary_cap": -1})
+    slate_json("track_moon", {**payload, "track_id": "moon"})
+    slate_json("race_length_negative", {**payload, "race_length": -5})
+    slate_json("slate_utf16", payload, "utf-16")
+    rules = [{"rule_id": "lock-larson", "kind": "lock", "drivers": ["kyle-larson"]}]
+    f["rules_utf16"] = d / "rules16.json"
+    f["rules_utf16"].write_bytes(json.dumps(rules).encode("utf-16"))
+    f["rules_bad_kind"] = d / "rules_bad.json"
+    f["rules_bad_kind"].write_text(json.dumps([{"rule_id": "x", "kind": "lockk", "drivers": ["kyle-larson"]},
+                                               {"rule_id": "y", "kind": "max_per_team", "k": "two"}]))
+    f["rules_unknown_team"] = d / "rules_team.json"
+    f["rules_unknown_team"].write_text(json.dumps([{"rule_id": "no-such-team", "kind": "max_per_team", "team": "Moon Racing", "k": 1}]))
+    f["entries_cp1252"] = d / "DKEntries.csv"
+    f["entries_cp1252"].write_bytes("Entry ID,Contest Name,Contest ID,Entry Fee,D,D,D,D,D,D\n"
+                                    "4000001,Carrera Suárez $5,170001,$5,,,,,,\n".encode("cp1252"))
+    f["out"] = d / "outputs"
+    f["out"].mkdir()
+    return f
+
+
+# (case id, command line with {file} placeholders, exit code, message expected on stderr)
+CLI_CASES = [
+    ("salary-too-big", "simulate --slate {salary_huge} --track bristol --scenarios 100", 1,
+     "line 2 (Kyle Larson): Salary 99,999,999,999 is above $100,000"),
+    ("pool-64", "simulate --slate {pool64} --track bristol --scenarios 100", 1,
+     "64 drivers: one race's pool holds at most 60"),
+    ("pool-61", "optimize --salaries {pool61} --track bristol --scenarios 100", 1, "61 drivers: one race's pool holds at most 60"),
+    ("exposure-not-whole-cbc", "optimize --slate {exposure_half} --lineups 3 --scenarios 100 --solver cbc", 1,
+     "Kyle Larson: exposure 50% to 50% (rule 'slate') of 3 lineups means 1.5 to 1.5 lineups, and no whole number"),
+    ("exposure-not-whole-highs", "optimize --slate {exposure_half} --lineups 3 --scenarios 100 --solver highs", 1,
+     "Kyle Larson: exposure 50% to 50% (rule 'slate') of 3 lineups means 1.5 to 1.5 lineups, and no whole number"),
+    ("date-month-13", "optimize --salaries {bristol} --date 2026-13-45", 1, "date '2026-13-45' is not a calendar date written YYYY-MM-DD"),
+    ("date-word", "optimize --salaries {bristol} --date yesterday", 1, "date 'yesterday' is not a calendar date written YYYY-MM-DD"),
+    ("date-far-future", "optimize --salaries {bristol} --date 2999-01-01", 1, "date 2999-01-01 is more than a year after"),
+    ("scenarios-zero", "simulate --race 2024-30 --scenarios 0", 2, "Invalid value for '--scenarios'"),
+    ("scenarios-negative", "simulate --race 2024-30 --scenarios -5", 2, "Invalid value for '--scenarios'"),
+    ("scenarios-one", "optimize --salaries {bristol} --scenarios 1", 2, "greater than or equal to 10"),
+    ("seed-negative", "simulate --race 2024-30 --seed -1", 2, "Invalid value for '--seed'"),
+    ("out-missing-folder", "simulate --race 2024-30 --scenarios 100 --out /nonexistent/x.parquet", 1,
+     "--out /nonexistent/x.parquet: the folder /nonexistent does not exist"),
+    ("json-missing-folder", "optimize --salaries {bristol} --scenarios 100 --json /nonexistent/s.json", 1,
+     "--json /nonexistent/s.json: the folder /nonexistent does not exist"),
+    ("out-is-a-folder", "optimize --salaries {bristol} --scenarios 100 --out {dir}", 1, "is a directory; give a file name"),
+    ("entries-missing", "optimize --salaries {bristol} --scenarios 100 --entries /nonexistent/DKEntries.csv", 1,
+     "--entries /nonexistent/DKEntries.csv: file not found"),
+    ("entries-binary", "optimize --salaries {bristol} --scenarios 100 --entries {bytes}", 1, "is not valid UTF-8); save it as UTF-8"),
+    ("fit-no-races", "fit --seasons 2030", 1, "no races in season(s) 2030; the history has 2015-2024"),
+    ("fit-no-loop-data", "fit --seasons 2015", 1, "season(s) 2015 have no loop data (fastest laps), which the fit needs"),
+    ("extra-empty", "data check --extra-results {empty}", 1, "empty.csv: the file is empty"),
+    ("extra-bytes", "data check --extra-results {bytes}", 1, "bytes.csv: not a text file in UTF-8, UTF-16 or Windows-1252"),
+    ("extra-folder", "data check --extra-results {dir}", 1, "a_folder: is a directory, not a file"),
+    ("extra-csv-named-parquet", "data check --extra-results {csv_as_parquet}", 1,
+     "results.parquet: not a readable parquet file (it looks like text: name a CSV file .csv)"),
+    ("extra-race-not-numeric", "data check --extra-results {race_not_numeric}", 1,
+     "column 'Race' is not a whole number on row(s) [5] (e.g. ['three'])"),
+    ("extra-broken-backtest", "backtest --seasons 2025 --extra-results {broken_results}", 1,
+     "the extra files fail"),
+    ("extra-index-bad-date", "data check --extra-results {season_2025} --extra-index {index_bad_date}", 1,
+     "column 'race_date' is not a date (YYYY-MM-DD) on row(s) [4] (e.g. ['sometime in March'])"),
+    ("site-fd-for-dk-file", "constraints --slate {bristol} --site fd", 1,
+     "--site fd: the slate's salaries and player ids are from DraftKings"),
+    ("site-dk-for-fd-file", "optimize --salaries {daytona_fd} --site dk --scenarios 100", 1,
+     "--site dk: the slate's salaries and player ids are from FanDuel"),
+    ("target-nan", "optimize --salaries {bristol} --scenarios 100 --objective target --target nan", 1,
+     "target: must be a finite number (got nan)"),
+    ("target-huge", "optimize --salaries {bristol} --scenarios 500 --lineups 2 --objective target --target 1e9", 1,
+     "target 1e+09 is above every simulated lineup score"),
+    ("target-negative", "optimize --salaries {bristol} --scenarios 500 --lineups 2 --objective target --target -5", 1,
+     "target -5 is at or below every score that matters: the mean-optimal lineup reaches it in 99.8% of the 500"),
+    ("target-without-objective", "optimize --salaries {bristol} --target 300", 1, "--target is for --objective target"),
+    ("rule-unknown-team", "constraints --slate {bristol} --rules {rules_unknown_team}", 1,
+     "rule 'no-such-team' names team 'Moon Racing', which no driver on this slate has"),
+    ("slate-cap-negative", "constraints --slate {cap_negative}", 1, "salary_cap: must be above 0 (got -1)"),
+    ("slate-track-moon", "constraints --slate {track_moon}", 1, "track_id 'moon' is not a known track"),
+    ("slate-race-length-negative", "constraints --slate {race_length_negative}", 1, "race_length: must be above 0 (got -5)"),
+    ("rules-readable", "constraints --slate {bristol} --rules {rules_bad_kind}", 1,
+     "rule 1 ('x'): kind: must be one of 'min_starting_behind'"),
+    ("seasons-reversed", "backtest --seasons 2021-2019", 1, "the first season 2021 is after the last 2019 (write 2019-2021)"),
+    ("seasons-unknown", "backtest --seasons 1999", 1, "no races in season(s) 1999: the history has 2015-2024"),
+    ("max-exposure-out-of-range", "optimize --salaries {bristol} --max-exposure 2", 1, "a share of lineups lies between 0 and 1"),
+]
+
+
+@pytest.mark.parametrize("case, command, code, message", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_refuses_with_a_clear_message(case, command, code, message, files, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PITWALL_STATE_DIR", str(tmp_path / "state"))
+    names = {k: str(v) for k, v in files.items()} | {"bristol": str(BRISTOL), "daytona_fd": str(DAYTONA_FD)}
+    before_data, before_out = tree_digest(DATA), sorted(files["out"].iterdir())
+    rc, out, err = cli(capsys, monkeypatch, *command.format(**names).split())
+    assert rc == code, (out, err)
+    assert message in err, err
+    text = out + err
+    for jargon in ("Traceback", "validation error for", "errors.pydantic.dev", "function-after", "Input should be a valid"):
+        assert jargon not in text
+    assert tree_digest(DATA) == before_data and sorted(files["out"].iterdir()) == before_out
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").rglob("*.sqlite"))
+
+
+def test_usage_errors_are_one_line(files, capsys, monkeypatch):
+    rc, _, err = cli(capsys, monkeypatch, "simulate", "--race", "2024-30", "--scenarios", "0")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: Invalid value for '--scenarios'")
+
+
+def test_awkward_but_valid_files_are_read(files, capsys, monkeypatch):
+    """UTF-16 rules and slates, a Windows-1252 salary file and DKEntries: read, and said so."""
+    rc, out, err = cli(capsys, monkeypatch, "constraints", "--slate", files["slate_utf16"], "--rules", files["rules_utf16"])
+    assert rc == 0, err
+    assert "lock Kyle Larson (lock-larson)" in out
+    rc, out, err = cli(capsys, monkeypatch, "simulate", "--slate", files["latin1"], "--track", "bristol", "--scenarios", "100")
+    assert rc == 0, err
+    assert "not valid UTF-8, read as Windows-1252 (cp1252)" in out and "Daniel Suarez" in out
+    unmatched = [line for line in out.splitlines() if "not matched to Cup history" in line]
+    assert unmatched and "Su" not in unmatched[0]  # "Suárez" is the history's Daniel Suarez, not a newcomer
+
+
+def test_a_pool_larger_than_the_field_has_non_qualifiers(capsys, monkeypatch):
+    """The real FanDuel Daytona 500 file: 44 drivers for 41 starters."""
+    rc, out, err = cli(capsys, monkeypatch, "simulate", "--slate", DAYTONA_FD, "--scenarios", "2000")
+    assert rc == 0, err
+    assert "44 drivers in the salary file for a field of 41" in out
+    assert "field: 41 cars start each simulated race; 3 of the 44 drivers who can race miss each one" in out
+    assert "DNQ %" in out
+
+
+# ----------------------------------------------------------------------------- the API
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from engine.api import create_app
+    from engine.settings import Settings
+
+    state = tmp_path_factory.mktemp("api-state")
+    with TestClient(create_app(Settings(state_dir=state, rate_limit_per_minute=10_000))) as c:
+        yield c, state
+
+
+EXAMPLE = {"slate_id": "s", "drivers": [{"driver_id": "d1", "skill": 0.75, "aggression": 0.6, "shadow_risk": 0.3}],
+           "scenario_config": {"track_id": "daytona", "n_scenarios": 100}, "random_seed": 42}
+API_CASES = [
+    ("webhook-private-10", {**EXAMPLE, "webhook_url": "http://10.1.2.3/hook"}, "10.1.2.3 is a private network address"),
+    ("webhook-private-192", {**EXAMPLE, "webhook_url": "http://192.168.1.10:8080/x"}, "192.168.1.10 is a private network address"),
+    ("webhook-metadata", {**EXAMPLE, "webhook_url": "http://169.254.169.254/latest/meta-data"}, "169.254.169.254 is a link-local address"),
+    ("webhook-localhost-redis", {**EXAMPLE, "webhook_url": "http://localhost:6379/"}, "is a loopback address"),
+    ("webhook-ipv6-loopback", {**EXAMPLE, "webhook_url": "http://[::1]:22/"}, "::1 is a loopback address"),
+    ("webhook-own-api", {**EXAMPLE, "webhook_url": "http://127.0.0.1:8000/api/v1/optimize"}, "127.0.0.1 is a loopback address"),
+    ("webhook-unresolvable", {**EXAMPLE, "webhook_url": "http://no-such-host.invalid/x"}, "does not resolve"),
+    ("driver-id-100k", {**EXAMPLE, "drivers": [{**EXAMPLE["drivers"][0], "driver_id": "x" * 100_000}]},
+     "driver_id: is 100000 characters long; at most 64 are allowed"),
+    ("name-too-long", {**EXAMPLE, "drivers": [{**EXAMPLE["drivers"][0], "name": "n" * 500}]}, "name: is 500 characters long"),
+    ("scenarios-one", {**EXAMPLE, "scenario_config": {"track_id": "daytona", "n_scenarios": 1}},
+     "scenario_config.n_scenarios: must be at least 10 (got 1)"),
+    ("global-exposure-crossed", {**EXAMPLE, "min_exposure": 0.6, "max_exposure": 0.4}, "min_exposure 60% is above max_exposure 40%"),
+]
+
+
+@pytest.mark.parametrize("case, body, message", API_CASES, ids=[c[0] for c in API_CASES])
+def test_api_refuses_with_a_clear_message(case, body, message, api):
+    from engine.jobs import JobStore
+
+    client, state = api
+    before = JobStore(state / "jobs.sqlite").list(limit=1000)
+    r = client.post("/api/v1/optimize", json=body)
+    assert r.status_code == 422, r.text
+    detail = " ".join(r.json()["detail"])
+    assert message in detail and len(r.text) < 3000  # a 100,000-character id is not echoed back
+    assert JobStore(state / "jobs.sqlite").list(limit=1000) == before  # no job was created
+
+
+def test_api_malformed_json_gives_line_and_column(api):
+    client, _ = api
+    r = client.post("/api/v1/optimize", content=b'{\n  "slate_id": "s",\n  "drivers": [}\n}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0].startswith("malformed JSON at line 3, column 15")
+
+
+def test_app_slate_json_with_an_unknown_track_keeps_the_slate(history):
+    """What the Slate page's 'Open slate JSON' calls: refused, naming the field; the loaded slate is untouched."""
+    from engine.data import DataError
+    from engine.slates import check_slate, shipped_salary_slate
+
+    loaded = shipped_salary_slate(BRISTOL.name, history)
+    before = loaded.model_dump()
+    with pytest.raises(DataError, match="track_id 'moon' is not a known track"):
+        check_slate(loaded.model_copy(update={"track_id": "moon"}), history)
+    assert loaded.model_dump() == before
