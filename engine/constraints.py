@@ -149,7 +149,7 @@ class ConstraintCompiler:
         roster = int(facts.site["roster_size"]) if facts.site else scoring_table(site.value).roster_size
         cap = int(salary_cap or slate.salary_cap or (facts.site["salary_cap"] if facts.site else scoring_table(site.value).salary_cap))
         racing = [i for i, d in enumerate(slate.drivers) if not d.out]
-        field = field_of(len(racing), slate.field_size, field_size)
+        field = field_of(slate, field_size)
         notes: list[str] = []
         problems: list[str] = []
 

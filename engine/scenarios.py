@@ -209,13 +209,24 @@ class SimInputs:
         return self.n_field == self.n_drivers and not self.qualifying_draws
 
 
-def field_of(n_racing: int, slate_field: int | None, explicit: int | None) -> int:
+def field_of(slate: Slate, explicit: int | None = None) -> int:
     """Cars that start: an explicit field size (the API's scenario_config.field_size: fewer than
     the drivers means non-qualifiers, more means anonymous field cars), else the drivers who
-    can race, at most the slate's field size (the race's rule, e.g. 40)."""
+    can race: all of them when each has a grid position, else at most the slate's field size,
+    or when the slate has none the race's rule (data/field_sizes.csv: 40 cars, 41 at the
+    Daytona 500)."""
     if explicit:
         return int(explicit)
-    return min(n_racing, int(slate_field)) if slate_field else n_racing
+    racing = [d for d in slate.drivers if not d.out]
+    n_racing = len(racing)
+    if all(d.start_position is not None for d in racing):
+        return n_racing  # a known grid says who starts
+    limit = slate.field_size
+    if limit is None:
+        from engine.data import race_field_size
+
+        limit, _ = race_field_size(slate.season, slate.track_id, slate.race, slate.race_name)
+    return min(n_racing, int(limit))
 
 
 def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelParams | None = None,
@@ -263,7 +274,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     out = [bool(d.out) for d in drivers]
     n_racing = len(drivers) - sum(out)
     explicit = config.field_size if config and config.field_size else (spec.field_size if spec is not None else None)
-    field_size = field_of(n_racing, slate.field_size, explicit)
+    field_size = field_of(slate, explicit)
     if field_size < 2:
         raise SimulationError(f"a race needs at least 2 cars ({n_racing} of the {len(drivers)} drivers can race)")
     fillers = max(0, field_size - n_racing)

@@ -294,3 +294,12 @@ def test_slates_without_non_qualifiers_keep_their_scenarios(history):
     slate = build_slate("2024-30", history)
     sims = simulate(prepare(slate, model=MODEL), 1000, 9)
     assert "qualified" not in sims.arrays and sims.qualified.all()
+
+
+def test_a_pool_without_a_field_size_takes_the_race_rule():
+    """44 drivers and no grid (an API request, an old slate JSON): at most 40 start, not a 44-car race."""
+    inp = prepare(make_slate(44, starts=False), model=MODEL)
+    assert inp.n_field == 40 and inp.qualifying_draws
+    check_field(simulate(inp, 500, 1), 40)
+    daytona = make_slate(44, starts=False).model_copy(update={"season": 2026, "track_id": "daytona", "race_name": "DAYTONA 500"})
+    assert prepare(daytona, model=MODEL).n_field == 41
