@@ -84,6 +84,8 @@ class BacktestRequest(Contract):
 
 class Health(Contract):
     version: str
+    model_hash: str
+    model_fit_seasons: str
     ontology_backend: str
     ontology: str
     neo4j_reachable: bool | None
@@ -161,7 +163,7 @@ class Service:
         self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers, on_finish=self._notify,
                                 retention_days=settings.job_retention_days)
         self.tracks = load_tracks().set_index("track_id")
-        self.history = History.load()
+        self.history = History.load(state_dir=settings.state_dir)
         self.repository, self.ontology_notice = open_with_fallback(settings)
         load_params()
         for run_id in self.runner.interrupted_ids:  # they end here: their webhooks hear it too
@@ -321,8 +323,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             check_backtest(service.history, tuple(sorted(set(req.seasons))), req.track_type)
         except ValueError as exc:
             return JSONResponse({"detail": [f"seasons: {exc}"]}, 422)
-        key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed)
-        work = backtest_work(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed)
+        key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, service.history)
+        work = backtest_work(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, state_dir=service.settings.state_dir)
         run_id = service.runner.submit("backtest", work, cache_key=key, request=req.model_dump(mode="json"),
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
         return status_or_404(run_id, "backtest")
@@ -354,7 +356,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 reachable, detail = False, str(exc)
             finally:
                 probe.close()
-        return Health(version=__version__, ontology_backend=service.repository.backend, ontology=service.repository.describe(),
+        from engine.scenarios import load_params
+
+        model = load_params()
+        return Health(version=__version__, model_hash=model.hash, model_fit_seasons=model.fit_span, ontology_backend=service.repository.backend, ontology=service.repository.describe(),
                       neo4j_reachable=reachable, neo4j_detail=detail, jobs_interrupted_at_start=service.runner.interrupted)
 
     app.include_router(router)

@@ -8,7 +8,8 @@ starting position and track type, estimated from the model's fit seasons only; a
 starting position as a point forecast.
 
 Point forecasts of the model: the median simulated position (``mae``) and the full predicted
-finishing order by expected position (``rank_mae``, comparable to published predicted orders).
+finishing order (``rank_mae``, comparable to published predicted orders): the permutation with
+the least expected absolute error under the simulated distributions (``predicted_order``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ def actual_outcomes(rid: str, history: History, driver_ids: list[str]) -> pd.Dat
                          "dk": np.where(fl.notna().to_numpy(), dk, np.nan)}, index=driver_ids)
 
 
+def predicted_order(probs: np.ndarray) -> np.ndarray:
+    """The forecast's predicted finishing order: the permutation r minimizing the expected
+    total absolute error sum_i E|r_i - Y_i| = sum_i sum_k p_ik |r_i - k| under the simulated
+    distributions (a linear assignment of drivers to positions, solved exactly with
+    scipy.optimize.linear_sum_assignment). Ranking by expected position instead lets a
+    driver's crash risk drag him back even though he most likely runs at the front; the
+    assignment places each driver at his distribution's centre, as the median does for one."""
+    from scipy.optimize import linear_sum_assignment
+
+    f = probs.shape[1]
+    k = np.arange(1, f + 1)
+    cost = probs @ np.abs(k[:, None] - k[None, :])
+    rows, cols = linear_sum_assignment(cost)
+    order = np.empty(len(probs), dtype=int)
+    order[rows] = cols + 1
+    return order
+
+
 class StartBaseline:
     """P(finish | start, track type) from the training seasons: finishing percentiles of the
     drivers who started in the same tenth of the field at that track type, Gaussian-kernel
@@ -141,10 +160,10 @@ def _summary(rows: pd.DataFrame) -> dict:
 def check_backtest(history: History, seasons: tuple[int, ...], track_type: str | None = None,
                    model: ModelParams | None = None) -> pd.DataFrame:
     """The races a backtest of ``seasons`` scores, or ValueError saying why there are none:
-    seasons not in the history, seasons the model was fitted on, or no race of the track type."""
+    seasons not in the history, no season before them to fit on, seasons a given model was
+    fitted on, or no race of the track type."""
     from engine.data import TRACK_TYPES
 
-    model = model or load_params()
     span = f"{history.seasons[0]}-{history.seasons[-1]}"
     if not seasons:
         raise ValueError(f"no seasons given; the history has {span}")
@@ -153,10 +172,14 @@ def check_backtest(history: History, seasons: tuple[int, ...], track_type: str |
         raise ValueError(f"no races in season(s) {', '.join(map(str, missing))}: the history has {span}")
     if track_type is not None and track_type not in TRACK_TYPES:
         raise ValueError(f"unknown track type {track_type!r}; known: {', '.join(TRACK_TYPES)}")
-    fit_seasons = tuple(model.fit_seasons)
-    if fit_seasons and min(seasons) <= max(fit_seasons):
-        raise ValueError(f"seasons {min(seasons)}-{max(seasons)} overlap the model's fit seasons "
-                         f"{fit_seasons[0]}-{fit_seasons[-1]}: score seasons after the fit")
+    if model is not None:
+        fit_seasons = tuple(model.fit_seasons)
+        if fit_seasons and min(seasons) <= max(fit_seasons):
+            raise ValueError(f"seasons {min(seasons)}-{max(seasons)} overlap the model's fit seasons "
+                             f"{fit_seasons[0]}-{fit_seasons[-1]}: score seasons after the fit")
+    elif min(seasons) <= history.seasons[0]:
+        raise ValueError(f"season {min(seasons)} has no season before it to fit a model on (the history starts "
+                         f"{history.seasons[0]}): score {history.seasons[0] + 1} or later")
     races = history.index[history.index["season"].isin(seasons)]
     if track_type:
         races = races[races["track_type"] == track_type]
@@ -165,46 +188,56 @@ def check_backtest(history: History, seasons: tuple[int, ...], track_type: str |
     return races
 
 
-def backtest(
-    history: History,
-    seasons: tuple[int, ...],
-    *,
-    model: ModelParams | None = None,
-    n_scenarios: int = 2000,
-    seed: int = 0,
-    track_type: str | None = None,
-    progress: Callable[[float], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> dict:
-    """Score the model and the baselines on every race of ``seasons`` (optionally one track
-    type). Returns the report (JSON-ready; see ``pitwall backtest``)."""
-    t0 = time.perf_counter()
-    model = model or load_params()
-    fit_seasons = tuple(model.fit_seasons)
-    races = check_backtest(history, seasons, track_type, model)
-    baseline = StartBaseline(history, fit_seasons)
-    frames, pits, events, skipped = [], [], {k: ([], []) for k in [*C.EVENTS, "dnf"]}, []
-    for i, race in enumerate(races.itertuples()):
+def fitted_model(history: History, season: int, settings=None, state_dir: Path | None = None,
+                 progress: Callable[[float], None] | None = None) -> ModelParams:
+    """The model forecasting ``season`` out of sample: fitted on every season of ``history``
+    before it, with ``settings``; cached under state_dir/fits by the data's fingerprint and
+    the settings, so it is fitted once."""
+    from engine.fit import FitSettings, check_fit_seasons, fit_model
+    from engine.scenarios import params_from_dict
+    from engine.settings import get_settings
+
+    settings = settings or FitSettings()
+    h = history.seasons_before(season)
+    seasons = tuple(h.seasons)
+    if not seasons:
+        raise ValueError(f"no season before {season} to fit on")
+    cache = Path(state_dir or get_settings().state_dir) / "fits"
+    path = cache / f"{settings.method_hash}-{seasons[0]}-{seasons[-1]}-{h.fingerprint()}.json"
+    if path.exists():
+        return params_from_dict(json.loads(path.read_text()))
+    check_fit_seasons(h, seasons)
+    raw = fit_model(h, seasons, progress=progress, settings=settings)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(raw, indent=1))
+    tmp.replace(path)
+    return params_from_dict(raw)
+
+
+def _score_races(history: History, races: pd.DataFrame, model: ModelParams, baseline: "StartBaseline", n_scenarios: int,
+                 seed: int, acc: dict, progress: Callable[[], None], cancel: Callable[[], bool] | None) -> None:
+    """Forecast and score races with one model, appending to the accumulators in ``acc``."""
+    for race in races.itertuples():
         if cancel is not None and cancel():
             raise Cancelled("cancelled")
         try:
             fc = forecast_race(race.race_id, history, model, n_scenarios, seed)
         except SimulationError as exc:
-            skipped.append(f"{race.race_id}: {exc}")
+            acc["skipped"].append(f"{race.race_id}: {exc}")
+            progress()
             continue
         act = actual_outcomes(race.race_id, history, fc.driver_ids)
         y = act["finish"].to_numpy()
         f = fc.counts.shape[1]
         probs = fc.probs
         pit = C.randomized_pit(probs, y, np.random.default_rng(race_seed(seed + 1, race.race_id)).random(len(y)))
-        pits.append(pit)
-        expected = (probs * np.arange(1, f + 1)).sum(axis=1)
-        rank = np.empty(f, dtype=int)
-        rank[np.lexsort((fc.start, expected))] = np.arange(1, f + 1)
+        acc["pits"].append(pit)
+        rank = predicted_order(probs)
         uni = np.full((len(y), f), 1.0 / f)
         sb = baseline.probs(fc.start, f, fc.track_type)
         row = {
-            "race_id": race.race_id, "track_type": fc.track_type, "driver_id": fc.driver_ids, "finish": y,
+            "race_id": race.race_id, "season": race.season, "track_type": fc.track_type, "driver_id": fc.driver_ids, "finish": y,
             "crps": C.crps_positions(probs, y), "log_score": C.log_score_positions(fc.counts, y),
             "ae_median": np.abs(C.quantile_positions(probs, 0.5) - y), "ae_rank": np.abs(rank - y),
             "uni_crps": C.crps_positions(uni, y), "uni_log": np.log(uni[:, 0]),
@@ -218,29 +251,80 @@ def backtest(
             row[f"cov_{k}"] = C.coverage_inclusive(probs, y, c)
             row[f"pit_cov_{k}"] = C.coverage_pit(pit, c)
             row[f"dk_cov_{k}"] = np.where(dk_known, C.coverage_points(fc.dk, act["dk"].fillna(0).to_numpy(), c), np.nan)
-        frames.append(pd.DataFrame(row))
+        acc["frames"].append(pd.DataFrame(row))
         cdf = np.cumsum(probs, axis=1)
         for name, k in C.EVENTS.items():
-            events[name][0].append(cdf[:, min(k, f) - 1])
-            events[name][1].append(y <= k)
-        events["dnf"][0].append(fc.dnf)
-        events["dnf"][1].append(act["dnf"].to_numpy())
-        if progress:
-            progress((i + 1) / len(races))
-    if not frames:
-        raise ValueError("no race could be simulated: " + "; ".join(skipped))
-    rows = pd.concat(frames, ignore_index=True)
+            acc["events"][name][0].append(cdf[:, min(k, f) - 1])
+            acc["events"][name][1].append(y <= k)
+        acc["events"]["dnf"][0].append(fc.dnf)
+        acc["events"]["dnf"][1].append(act["dnf"].to_numpy())
+        progress()
+
+
+def backtest(
+    history: History,
+    seasons: tuple[int, ...],
+    *,
+    model: ModelParams | None = None,
+    settings=None,
+    n_scenarios: int = 2000,
+    seed: int = 0,
+    track_type: str | None = None,
+    state_dir: Path | None = None,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict:
+    """Score the simulator and the baselines on every race of ``seasons`` (optionally one track
+    type). Returns the report (JSON-ready; see ``pitwall backtest``).
+
+    Rolling origin (the default): each season is forecast by a model fitted only on the seasons
+    before it (``fitted_model``, with ``settings``), and the start baseline is estimated on
+    those seasons too, so every season reported is out of sample. Driver form always comes from
+    the races before each race. With ``model`` given, that one model scores every season (which
+    must all come after its fit seasons)."""
+    from engine.fit import FitSettings
+
+    t0 = time.perf_counter()
+    races = check_backtest(history, seasons, track_type, model)
+    step = progress or (lambda f: None)
+    by_season = {int(y): g for y, g in races.groupby("season")}
+    fit_share = 0.0 if model is not None else 0.5
+    acc = {"frames": [], "pits": [], "events": {k: ([], []) for k in [*C.EVENTS, "dnf"]}, "skipped": []}
+    fits, done = {}, [0]
+    settings = settings or (FitSettings.from_dict(model.raw["settings"]) if model is not None and "settings" in model.raw
+                            else FitSettings())
+
+    def tick() -> None:
+        done[0] += 1
+        step(fit_share + (1 - fit_share) * done[0] / len(races))
+
+    for k, (season, season_races) in enumerate(sorted(by_season.items())):
+        if model is not None:
+            m = model
+        else:
+            m = fitted_model(history, season, settings, state_dir,
+                             progress=lambda f, k=k: step(fit_share * (k + f) / len(by_season)))
+        fits[str(season)] = {"fit_seasons": [int(m.fit_seasons[0]), int(m.fit_seasons[-1])], "model_hash": m.hash,
+                             "races": int(len(season_races))}
+        baseline = StartBaseline(history, tuple(m.fit_seasons))
+        _score_races(history, season_races, m, baseline, n_scenarios, seed, acc, tick, cancel)
+    if not acc["frames"]:
+        raise ValueError("no race could be simulated: " + "; ".join(acc["skipped"]))
+    rows = pd.concat(acc["frames"], ignore_index=True)
     report = _summary(rows)
     report["by_track_type"] = {t: _summary(g) for t, g in rows.groupby("track_type")}
-    pit_all = np.concatenate(pits)
+    report["by_season"] = {str(y): _summary(g) for y, g in rows.groupby("season")}
+    pit_all = np.concatenate(acc["pits"])
     report["pit_histogram"] = C.pit_histogram(pit_all)
-    report["reliability"] = {k: C.reliability(np.concatenate(v[0]), np.concatenate(v[1])) for k, v in events.items()}
+    report["reliability"] = {k: C.reliability(np.concatenate(v[0]), np.concatenate(v[1])) for k, v in acc["events"].items()}
+    last = fits[str(max(by_season))]
     report["settings"] = {
         "seasons": list(seasons), "track_type": track_type, "scenarios_per_race": n_scenarios, "seed": seed,
-        "model_fit_seasons": list(fit_seasons), "model_hash": model_hash(model),
-        "baseline_seasons": list(fit_seasons), "log_score_smoothing": C.LOG_SMOOTHING,
+        "rolling_origin": model is None, "method": settings.to_dict(), "method_hash": settings.method_hash,
+        "fits": fits, "model_fit_seasons": last["fit_seasons"], "model_hash": last["model_hash"],
+        "baseline_seasons": "the fit seasons of each scored season's model", "log_score_smoothing": C.LOG_SMOOTHING,
     }
-    report["skipped"] = skipped
+    report["skipped"] = acc["skipped"]
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -260,40 +344,56 @@ DEFAULT_SEED = 0
 SHIPPED_REPORT = Path(__file__).resolve().parent.parent / "docs" / "calibration.json"
 
 
-def scored_seasons(history: History, model: ModelParams) -> tuple[int, ...]:
-    """The seasons of the history after the model's fit seasons."""
-    return tuple(s for s in history.seasons if s > max(model.fit_seasons))
+def report_path(state_dir: Path | None, report: dict) -> Path:
+    """Where a rolling-origin report is kept in the state directory (read by ``cached_calibration``)."""
+    from engine.settings import get_settings
+
+    st = report["settings"]
+    seasons = st["seasons"]
+    name = (f"{st['method_hash']}-{min(seasons)}-{max(seasons)}-{st['track_type'] or 'all'}-{st['scenarios_per_race']}-"
+            f"{st['seed']}.json")
+    return Path(state_dir or get_settings().state_dir) / "backtests" / name
 
 
-def cached_calibration(track_type: str | None, history: History | None = None, model: ModelParams | None = None,
-                       state_dir: Path | None = None) -> dict:
-    """calibration_metrics for a track type from a backtest of the current model: the shipped
-    docs/calibration.json when it scored this model, else a cached or new backtest of the
-    type's races (cached under state_dir/backtests, keyed by model hash, seasons and type).
-    Per-race results do not depend on which other races are scored (seeds are per race), so
-    a one-type backtest gives that type's numbers of the full report."""
+def cached_calibration(track_type: str | None, model: ModelParams | None = None, state_dir: Path | None = None) -> tuple[dict | None, str]:
+    """(calibration_metrics, what they are) for a track type: the rolling-origin backtest of the
+    serving model's method (its fit settings) -- each scored season forecast by a model of that
+    method fitted on the seasons before it -- from the shipped docs/calibration.json or a report
+    `pitwall backtest` kept in the state directory, the newest covering the type. The metrics
+    carry the serving model's hash and fit seasons and the seasons scored. None, with the
+    reason, when no such backtest exists yet."""
     from engine.settings import get_settings
 
     model = model or load_params()
-    mh = model_hash(model)
+    method = model.method_hash
+    candidates = []
     if SHIPPED_REPORT.exists():
-        shipped = json.loads(SHIPPED_REPORT.read_text())
-        st = shipped["settings"]
-        if st["model_hash"] == mh and (track_type is None or track_type in shipped["by_track_type"]):
-            return calibration_metrics(shipped, track_type)
-    history = history or History.load()
-    seasons = scored_seasons(history, model)
-    if not seasons:
-        raise ValueError("no season after the model's fit seasons to backtest on")
-    cache = Path(state_dir or get_settings().state_dir) / "backtests"
-    key = f"{mh}-{seasons[0]}-{seasons[-1]}-{track_type or 'all'}-{DEFAULT_SCENARIOS}-{DEFAULT_SEED}.json"
-    path = cache / key
-    if path.exists():
-        return calibration_metrics(json.loads(path.read_text()), track_type)
-    report = backtest(history, seasons, model=model, n_scenarios=DEFAULT_SCENARIOS, seed=DEFAULT_SEED, track_type=track_type)
-    cache.mkdir(parents=True, exist_ok=True)
-    save_report(report, path)
-    return calibration_metrics(report, track_type)
+        candidates.append(SHIPPED_REPORT)
+    kept = Path(state_dir or get_settings().state_dir) / "backtests"
+    if kept.exists():
+        candidates += sorted(kept.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    best = None
+    for path in candidates:
+        try:
+            rep = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        st = rep.get("settings", {})
+        if st.get("method_hash") != method or not st.get("rolling_origin"):
+            continue
+        if track_type is not None and track_type not in rep.get("by_track_type", {}):
+            continue
+        if best is None or max(st["seasons"]) >= max(best["settings"]["seasons"]):
+            best = rep
+    if best is None:
+        return None, (f"no rolling-origin backtest of this model's method ({method}) covers "
+                      f"{track_type or 'these'} races yet: run `pitwall backtest`")
+    st = best["settings"]
+    out = calibration_metrics(best, track_type)
+    out.update(model_hash=model.hash, fit_seasons=f"{model.fit_seasons[0]}-{model.fit_seasons[-1]}",
+               scored_seasons=f"{min(st['seasons'])}-{max(st['seasons'])}", method_hash=method)
+    return out, (f"calibration: rolling-origin backtest of seasons {out['scored_seasons']} (each forecast by this method fitted "
+                 f"on the seasons before it); serving model {model.hash} fitted on {out['fit_seasons']}")
 
 
 def save_report(report: dict, path) -> None:

@@ -88,29 +88,57 @@ def figure_png(fig: go.Figure) -> bytes | None:
         return None
 
 
+def _metric_row(part: dict) -> dict:
+    m, b = part["model"], part["baselines"]
+    return {
+        "races": part["races"], "rows": part["rows"],
+        "CRPS": round(m["crps"], 3), "start CRPS": round(b["start"]["crps"], 3), "uniform CRPS": round(b["uniform"]["crps"], 3),
+        "vs start": f"{100 * (1 - m['crps'] / b['start']['crps']):+.1f}%",
+        "log score": round(m["log_score"], 3), "start log": round(b["start"]["log_score"], 3),
+        "MAE": round(m["mae"], 2), "rank MAE": round(m["rank_mae"], 2), "start MAE": round(b["start"]["mae"], 2),
+        "PIT 50/80/95": "/".join(f"{m['pit_coverage'][k]:.3f}" for k in LEVELS),
+        "incl. 50/80/95": "/".join(f"{m['coverage'][k]:.3f}" for k in LEVELS),
+        "DK CRPS": round(m["dk_points_crps"], 2) if m.get("dk_points_crps") is not None else None,
+    }
+
+
+def season_rows(report: dict) -> list[dict]:
+    """Each scored season (and all pooled), with the model that forecast it: its hash and fit seasons."""
+    fits = report["settings"].get("fits", {})
+    rows = []
+    for season, part in sorted(report.get("by_season", {}).items()):
+        f = fits.get(season, {})
+        span = f"{f['fit_seasons'][0]}-{f['fit_seasons'][1]}" if f.get("fit_seasons") else "?"
+        rows.append({"season": season, "model": f"{f.get('model_hash', '?')} fitted on {span}", **_metric_row(part)})
+    rows.append({"season": "pooled", "model": f"method {report['settings'].get('method_hash', '?')}", **_metric_row(report)})
+    return rows
+
+
 def summary_rows(report: dict) -> list[dict]:
     """Model and baselines, overall and by track type, as table rows."""
     rows = []
     for name, part in [("all", report)] + sorted(report["by_track_type"].items()):
-        m, b = part["model"], part["baselines"]
-        rows.append({
-            "track type": name, "races": part["races"], "rows": part["rows"],
-            "CRPS": round(m["crps"], 3), "start CRPS": round(b["start"]["crps"], 3), "uniform CRPS": round(b["uniform"]["crps"], 3),
-            "vs start": f"{100 * (1 - m['crps'] / b['start']['crps']):+.1f}%",
-            "log score": round(m["log_score"], 3), "start log": round(b["start"]["log_score"], 3),
-            "MAE": round(m["mae"], 2), "rank MAE": round(m["rank_mae"], 2), "start MAE": round(b["start"]["mae"], 2),
-            "PIT 50/80/95": "/".join(f"{m['pit_coverage'][k]:.3f}" for k in LEVELS),
-            "incl. 50/80/95": "/".join(f"{m['coverage'][k]:.3f}" for k in LEVELS),
-            "DK CRPS": round(m["dk_points_crps"], 2) if m.get("dk_points_crps") is not None else None,
-        })
+        rows.append({"track type": name, **_metric_row(part)})
     return rows
+
+
+def fit_sentence(report: dict) -> str:
+    """Which models scored the report: each season's (rolling origin) or the one given."""
+    s = report["settings"]
+    if s.get("rolling_origin"):
+        fits = ", ".join(f"{y} by model {f['model_hash']} fitted on {f['fit_seasons'][0]}-{f['fit_seasons'][1]}"
+                         for y, f in sorted(s["fits"].items()))
+        return f"rolling origin, method {s['method_hash']}: {fits}"
+    return f"model {s['model_hash']} fitted on {s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]}"
 
 
 def report_html(report: dict, title: str = "Pitwall calibration report") -> str:
     """A standalone HTML report (plotly.js embedded once; opens offline)."""
-    rows = summary_rows(report)
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+    def table(rows: list[dict]) -> str:
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
+
     charts = [pio.to_html(fn(report), include_plotlyjs="inline" if i == 0 else False, full_html=False)
               for i, fn in enumerate(CALIBRATION_CHARTS.values())]
     s = report["settings"]
@@ -118,9 +146,9 @@ def report_html(report: dict, title: str = "Pitwall calibration report") -> str:
 <style>body{{font-family:system-ui,sans-serif;margin:2em;}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f4f4f4}}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Seasons {s['seasons'][0]}-{s['seasons'][-1]}{' (' + html.escape(s['track_type']) + ')' if s.get('track_type') else ''}; model fitted on
-{s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]} (model {html.escape(str(s['model_hash']))}); {s['scenarios_per_race']:,} simulated races per race, seed {s['seed']}.</p>
-<table><tr>{head}</tr>{body}</table>
+<p>Seasons {s['seasons'][0]}-{s['seasons'][-1]}{' (' + html.escape(s['track_type']) + ')' if s.get('track_type') else ''};
+{html.escape(fit_sentence(report))}; {s['scenarios_per_race']:,} simulated races per race, seed {s['seed']}.</p>
+<h2>By season</h2>{table(season_rows(report))}<h2>Pooled, by track type</h2>{table(summary_rows(report))}
 {''.join(charts)}
 </body></html>"""
 
@@ -134,19 +162,19 @@ def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list
              f"Regenerate with `{command}`.", ""]
     s = report["settings"]
     lines += [f"Scored: seasons {s['seasons'][0]}-{s['seasons'][-1]}, {report['races']} races, {report['rows']:,} driver results; "
-              f"model fitted on {s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]} (model `{s['model_hash']}`); "
-              f"{s['scenarios_per_race']:,} simulated races per race; seed {s['seed']}; run time {report['seconds']} s.", "",
+              f"{fit_sentence(report)}; {s['scenarios_per_race']:,} simulated races per race; seed {s['seed']}; "
+              f"run time {report['seconds']} s.", "",
               "CRPS: ranked probability score of the finishing position (lower is better). Log score: mean log probability of "
               f"the real position, Jeffreys smoothing a = {s['log_score_smoothing']} (higher is better). PIT coverage: central "
               "intervals from the randomized PIT (exact for ranks); inclusive intervals over-cover ranks. Baselines: uniform "
               "over the field; finish given start position and track type from the fit seasons; start position as the point forecast.", ""]
-    rows = summary_rows(report)
-    keys = list(rows[0])
-    lines.append("| " + " | ".join(keys) + " |")
-    lines.append("|" + "---|" * len(keys))
-    for r in rows:
-        lines.append("| " + " | ".join("" if r[k] is None else str(r[k]) for k in keys) + " |")
-    lines.append("")
+    for heading, rows in (("By season (each forecast by the model fitted on the seasons before it)", season_rows(report)),
+                          ("Pooled, by track type", summary_rows(report))):
+        keys = list(rows[0])
+        lines += [f"## {heading}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        for r in rows:
+            lines.append("| " + " | ".join("" if r[k] is None else str(r[k]) for k in keys) + " |")
+        lines.append("")
     for name, fn in CALIBRATION_CHARTS.items():
         fig = fn(report)
         png = figure_png(fig)

@@ -160,17 +160,13 @@ def settings_error(exc) -> NoReturn:
 
 
 @data_app.command("check")
-def data_check(
-    extra_results: list[str] = typer.Option([], help="extra results file(s), shipped results schema"),
-    extra_index: list[str] = typer.Option([], help="extra race-index file(s), shipped index schema"),
-    extra_loop: list[str] = typer.Option([], help="extra loop-data file(s), NASCAR loop schema"),
-    as_json: bool = typer.Option(False, "--json", help="print the coverage as JSON"),
-) -> None:
-    """Coverage of the shipped data (seasons, races, rows per table); non-zero exit on an integrity failure."""
-    from engine.data import DataError, ExtraFiles, History, integrity_report
+def data_check(as_json: bool = typer.Option(False, "--json", help="print the coverage as JSON")) -> None:
+    """Coverage and integrity of the data: shipped seasons plus the races added with `data add`;
+    non-zero exit on an integrity failure."""
+    from engine.data import DataError, History, integrity_report
 
     try:
-        history = History.load(ExtraFiles(tuple(extra_results), tuple(extra_index), tuple(extra_loop)))
+        history = History.load()
     except DataError as exc:
         fail(str(exc))
     with progress_bar("Checking races") as cb:
@@ -180,12 +176,15 @@ def data_check(
     if as_json:
         console.print_json(json.dumps(coverage))
     else:
-        console.print(f"seasons {coverage['seasons']}: {coverage['races']} races, {coverage['drivers']} drivers")
+        console.print(f"seasons {coverage['seasons']}: {coverage['races']} races, {coverage['drivers']} drivers"
+                      + (f" ({coverage['added_races']} added with `data add`)" if coverage["added_races"] else ""))
         show_table("", ["table", "rows"], [[name, rows] for name, rows in coverage["rows"].items()], left=("table",))
         per = ", ".join(f"{s}: {n}" for s, n in coverage["races_per_season"].items())
         console.print(f"races per season: {per}")
-        console.print(f"loop data (fastest laps): {coverage['loop_seasons']}")
+        console.print(f"loop data (fastest laps): {coverage['loop_seasons']}; practice: {coverage['practice_races']} races")
         console.print(f"known exceptions (laps led not summing to race laps): {', '.join(coverage['known_exceptions'])}")
+        if coverage["laps_led_slips"]:
+            console.print(f"laps led one or two laps off the race laps (feed slips, kept): {', '.join(coverage['laps_led_slips'])}")
         for note in history.notes:
             console.print(f"note: {note}")
     if failures:
@@ -196,19 +195,49 @@ def data_check(
         console.print("[green]integrity: ok[/green]")
 
 
+@data_app.command("add")
+def data_add(
+    files: list[str] = typer.Argument(..., help="one season's files: NASCAR feed exports (cup-results.csv, optionally cup-misc.csv "
+                                                "and cup-practice.csv) or nascaR.data's results table"),
+    track_type: list[str] = typer.Option([], "--track-type", help='type of a track never seen before: "NAME=TYPE"'),
+    replace: bool = typer.Option(False, "--replace", help="replace shipped races with these files"),
+) -> None:
+    """Add the races of a season (complete or in progress) to the state directory: every command,
+    the app and the API then see them. Nothing is added when any file has a problem."""
+    from engine.data import DataError
+    from engine.importers import add_to_store, parse_track_types
+    from engine.settings import get_settings
+
+    state = get_settings().state_dir
+    try:
+        with progress_bar(f"Adding {len(files)} file(s)") as cb:
+            _, report = add_to_store(files, state, parse_track_types(track_type), replace)
+            cb(1.0)
+    except DataError as exc:
+        fail(str(exc))
+    for line in report:
+        console.print(line)
+    console.print(f"store: {Path(state) / 'data'}")
+
+
 @onto_app.command("build")
-def ontology_build() -> None:
-    """Build the embedded ontology (data/ontology) from the shipped data, keeping its rules."""
+def ontology_build(shipped: bool = typer.Option(False, "--shipped", help="rebuild the package's data/ontology from the shipped "
+                                                                        "seasons only (maintainers)")) -> None:
+    """Build the embedded ontology from the history, keeping its rules: shipped plus added seasons
+    into the state directory (the ontology then in use), or with --shipped the package's own."""
     import time
 
-    from engine.data import History
+    from engine.data import DATA_DIR, History
     from engine.ontology.embedded import EmbeddedOntology
     from engine.ontology.model import build_ontology
+    from engine.settings import get_settings
 
-    repo = EmbeddedOntology()
+    root = DATA_DIR / "ontology" if shipped else Path(get_settings().state_dir) / "ontology"
+    rules = EmbeddedOntology().rules()
+    repo = EmbeddedOntology(root)
     t = time.perf_counter()
     with progress_bar("Building the ontology") as cb:
-        onto = build_ontology(History.load(), repo.rules())
+        onto = build_ontology(History.load(state_dir=False) if shipped else History.load(), rules)
         cb(0.5)
         counts = repo.write(onto)
         cb(1.0)
@@ -301,45 +330,56 @@ def constraints_cmd(
 
 @app.command("backtest")
 def backtest_cmd(
-    seasons: str = typer.Option("2022-2024", help="seasons to score (after the model's fit seasons)"),
+    seasons: str = typer.Option(None, help="seasons to score (default: 2022, the Next Gen car, to the last season held)"),
     track_type: str = typer.Option(None, help="only races of this track type"),
     scenarios: int = typer.Option(2000, min=10, max=20_000, help="simulated races per race"),
     seed: int = typer.Option(0, min=0),
-    json_out: str = typer.Option(None, "--json", help="report.json (docs/calibration.json is the one the optimize response reads)"),
+    features: str = typer.Option(None, help="pre-race features of the fitted models, comma separated (practice,qualifying; "
+                                            "'none' for none); default: the shipped method's"),
+    era_from: int = typer.Option(None, help="fit the race structure on seasons from this one on (default: the shipped method's)"),
+    no_era: bool = typer.Option(False, "--no-era", help="fit the race structure on every season"),
+    json_out: str = typer.Option(None, "--json", help="report.json (docs/calibration.json is the shipped one)"),
     html_out: str = typer.Option(None, "--html", help="standalone HTML report (opens offline)"),
     markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
-    extra_results: list[str] = typer.Option([], help="extra results file(s) for newer seasons (shipped results schema)"),
-    extra_index: list[str] = typer.Option([], help="extra race-index file(s)"),
-    extra_loop: list[str] = typer.Option([], help="extra loop-data file(s) (NASCAR loop schema)"),
 ) -> None:
-    """Score the simulator on real past races against baselines (CRPS, log score, coverage, PIT)."""
+    """Rolling-origin calibration: each season is forecast by a model fitted only on the seasons
+    before it (fitted on demand, cached), and scored against what happened and baselines (CRPS,
+    log score, coverage, PIT). Seasons added with `data add` count, in progress or complete."""
     import shlex
     import sys
 
-    from engine.backtest import backtest, save_report
-    from engine.charts import report_html, summary_rows, write_markdown
-    from engine.data import DataError, ExtraFiles, History
+    from engine.backtest import backtest, check_backtest, report_path, save_report
+    from engine.charts import report_html, season_rows, summary_rows, write_markdown
+    from engine.data import DataError, History
+    from engine.fit import FitSettings
 
-    from engine.backtest import check_backtest
-
-    chosen = parse_seasons(seasons)
     for path, what in ((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown")):
         writable(path, what)
     try:
-        history = History.load(ExtraFiles(tuple(extra_results), tuple(extra_index), tuple(extra_loop)))
+        history = History.load()
+        chosen = parse_seasons(seasons) if seasons else tuple(s for s in history.seasons if s >= 2022)
         check_backtest(history, chosen, track_type)
     except (DataError, ValueError) as exc:
         fail(str(exc))
+    settings = fit_settings(features, era_from, no_era)
     try:
-        with progress_bar(f"Backtesting {seasons}") as cb:
-            report = backtest(history, chosen, n_scenarios=scenarios, seed=seed, track_type=track_type, progress=cb)
+        with progress_bar(f"Backtesting {chosen[0]}-{chosen[-1]} (fitting each season's model first)") as cb:
+            report = backtest(history, chosen, settings=settings, n_scenarios=scenarios, seed=seed, track_type=track_type,
+                              progress=cb)
     except ValueError as exc:
         fail(str(exc))
+    kept = report_path(None, report)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    save_report(report, kept)
+    rows = season_rows(report)
+    show_table(f"by season: each forecast by a model fitted on the seasons before it (method {report['settings']['method_hash']})",
+               list(rows[0]), [list(r.values()) for r in rows], left=("season", "model"))
     rows = summary_rows(report)
-    show_table(f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s", list(rows[0]),
+    show_table(f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s (pooled)", list(rows[0]),
                [list(r.values()) for r in rows], left=("track type",))
     for s in report["skipped"]:
         console.print(f"skipped: {s}")
+    console.print(f"kept {kept}")
     if json_out:
         save_report(report, json_out)
         console.print(f"wrote {json_out}")
@@ -351,6 +391,21 @@ def backtest_cmd(
         command = "pitwall " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for f in write_markdown(report, md, md.parent / "img", command):
             console.print(f"wrote {f}")
+
+
+def fit_settings(features: str | None, era_from: int | None, no_era: bool):
+    """FitSettings from the command line (defaults: the shipped method's)."""
+    from engine.fit import FitSettings
+
+    base = FitSettings()
+    feats = base.features
+    if features is not None:
+        feats = () if features.strip().lower() == "none" else tuple(f.strip() for f in features.split(",") if f.strip())
+        bad = [f for f in feats if f not in ("practice", "qualifying")]
+        if bad:
+            fail(f"--features {features!r}: {', '.join(bad)} not known; choose from practice, qualifying (or none)")
+    era = None if no_era else (era_from if era_from is not None else base.era_from)
+    return FitSettings(era_from=era, features=feats, practice_ranks=base.practice_ranks)
 
 
 @app.command("api")
@@ -394,35 +449,45 @@ def stats_table(title: str, hist, sim) -> None:
 
 @app.command("fit")
 def fit_cmd(
-    seasons: str = typer.Option("2015-2021", help="seasons to fit on"),
-    out: str = typer.Option(None, help="output file (default data/model_params.json)"),
-    check: str = typer.Option("2022-2024", help="held-back seasons to compare with simulated races ('' to skip)"),
+    seasons: str = typer.Option(None, help="seasons to fit on (default: every season held, shipped and added)"),
+    out: str = typer.Option(None, help="output file (default: the state directory's model_params.json, the model in use)"),
+    check: str = typer.Option("", help="held-back seasons to compare with simulated races ('' to skip)"),
+    features: str = typer.Option(None, help="pre-race features: practice,qualifying ('none' for none)"),
+    era_from: int = typer.Option(None, help="fit the race structure on seasons from this one on"),
+    no_era: bool = typer.Option(False, "--no-era", help="fit the race structure on every season"),
     scenarios: int = typer.Option(200, min=10, max=10_000, help="scenarios per race for the comparison"),
     seed: int = typer.Option(1, min=0),
 ) -> None:
-    """Fit the simulator by track type from the shipped history; print fitted vs historical statistics."""
+    """Fit the simulator by track type on shipped plus added seasons, write it to the state
+    directory (the model every command, the app and the API then use), and print fitted
+    against historical statistics."""
     from engine.data import History
     from engine.fit import check_fit_seasons, fit_model, observed_statistics, simulated_statistics
-    from engine.scenarios import PARAMS_FILE, params_from_dict
+    from engine.scenarios import params_from_dict
+    from engine.settings import get_settings
 
-    fit_seasons = parse_seasons(seasons)
-    held_back = parse_seasons(check, "--check") if check else ()
-    path = Path(out) if out else PARAMS_FILE
-    writable(str(path), "--out")
     history = History.load()
+    fit_seasons = parse_seasons(seasons) if seasons else tuple(history.seasons)
+    held_back = parse_seasons(check, "--check") if check else ()
+    path = Path(out) if out else Path(get_settings().state_dir) / "model_params.json"
+    if not out:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    writable(str(path), "--out")
+    settings = fit_settings(features, era_from, no_era)
     try:
         check_fit_seasons(history, fit_seasons)
         if held_back:
             missing = sorted(set(held_back) - set(history.seasons))
             if missing:
                 raise ValueError(f"--check: no races in season(s) {missing}; the history has {history.seasons[0]}-{history.seasons[-1]}")
-        with progress_bar(f"Fitting on {seasons}") as cb:
-            raw = fit_model(history, fit_seasons, progress=cb)
+        with progress_bar(f"Fitting on {fit_seasons[0]}-{fit_seasons[-1]}") as cb:
+            raw = fit_model(history, fit_seasons, progress=cb, settings=settings)
     except ValueError as exc:
         fail(str(exc))
     path.write_text(json.dumps(raw, indent=1) + "\n")
-    console.print(f"wrote {path} (fit seasons {raw['fit_seasons'][0]}-{raw['fit_seasons'][-1]}, {raw['races']} races)")
     model = params_from_dict(raw)
+    console.print(f"wrote {path}: model {model.hash} fitted on seasons {model.fit_span} ({raw['races']} races), "
+                  f"method {model.method_hash}")
     for label, chosen in (("fit", fit_seasons), ("held-back", held_back)):
         if not chosen:
             continue
@@ -475,6 +540,7 @@ def simulate_cmd(
         console.print(f"field: {inputs.n_field} cars start each simulated race; {int(inputs.racing.sum()) - inputs.n_field} of the "
                       f"{int(inputs.racing.sum())} drivers who can race miss each one, drawn by qualifying pace (skill), and score 0 there")
     diag = sims.diagnostics()
+    console.print(f"model {inputs.model.hash} fitted on seasons {inputs.model.fit_span}")
     console.print(f"diagnostics: generated {diag.n_scenarios_generated:,}, valid {diag.n_valid:,}, rejection rate "
                   f"{diag.rejection_rate:.3f}, avg laps led {diag.avg_laps_led:.2f}, avg |place differential| "
                   f"{diag.avg_position_differential:.2f}")
@@ -610,6 +676,7 @@ def optimize_cmd(
     if summary.get("non_qualifiers"):
         console.print("share of simulated races missed (before qualifying): " + ", ".join(
             f"{r['name']} {100 * r['miss_pct']:.0f}%" for r in summary["non_qualifiers"]))
+    console.print(f"model {summary['model']['hash']} fitted on seasons {summary['model']['fit_seasons']}")
     console.print(f"constraint_spec_hash {summary['constraint_spec_hash']}")
     ids = [r["driver_ids"] for r in summary["lineups"]]
     try:

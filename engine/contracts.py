@@ -97,6 +97,8 @@ class DriverConstraintsRequest(Contract):
     max_exposure: float = Field(default=1.0, ge=0.0, le=1.0)
     projected_ownership: float | None = Field(default=None, ge=0.0, le=1.0)
     out: bool = Field(default=False, description="not in the race (did not qualify, withdrew): scores 0, in no lineup")
+    practice_rank: int | None = Field(default=None, ge=1, le=MAX_POOL, description="rank in the weekend's last practice (1 = best)")
+    qualifying_rank: int | None = Field(default=None, ge=1, le=MAX_POOL, description="rank by qualifying speed (1 = fastest)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DriverConstraintsRequest":
@@ -147,11 +149,18 @@ class DriverSelection(Contract):
 
 
 class CalibrationMetrics(Contract):
+    """Out-of-sample scores of the serving model's method (rolling-origin backtest), with which
+    model serves (its hash and fit seasons) and which seasons were scored."""
+
     crps: float
     log_score: float
     coverage_50: float
     coverage_80: float
     coverage_95: float
+    model_hash: str | None = None
+    fit_seasons: str | None = None
+    scored_seasons: str | None = None
+    method_hash: str | None = None
 
 
 class ScenarioDiagnostics(Contract):

@@ -18,7 +18,7 @@ A 2025 results file is therefore usable without a code change:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -205,7 +205,8 @@ def normalize_results(raw: pd.DataFrame, where: str, names: NameIndex | None = N
     df["driver_id"] = [driver_slug(n) for n in df["driver"]]
     df["race_id"] = [race_id(s, r) for s, r in zip(df["season"], df["race"])]
     df["running"] = df["status"].eq("running")
-    return df
+    df["qual_speed"] = np.nan  # nascaR.data has no qualifying speeds
+    return df[RESULT_COLUMNS]
 
 
 def normalize_index(raw: pd.DataFrame, where: str, tracks: dict[str, str]) -> pd.DataFrame:
@@ -277,24 +278,29 @@ def finalize_loop(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["season", "race", "driver"]).reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class ExtraFiles:
-    """Files of newer seasons in the shipped schemas (see the module docstring)."""
+RESULT_COLUMNS = ["season", "race", "race_id", "track", "race_name", "track_length", "surface", "finish", "start", "car", "driver",
+                  "driver_id", "make", "team", "points", "laps", "led", "status", "running", "rating", "qual_speed"]
+INDEX_COLUMNS = ["season", "race", "race_id", "track", "track_id", "race_name", "date", "track_type", "track_length", "surface",
+                 "field_size", "race_laps", "sch_laps", "nascar_race_id"]
+PRACTICE_COLUMNS = ["season", "race", "race_id", "driver", "driver_id", "session", "best_lap_rank", "avg5_rank", "avg10_rank"]
+TABLES = ("results", "index", "loop", "practice")
 
-    results: tuple[str, ...] = ()
-    index: tuple[str, ...] = ()
-    loop: tuple[str, ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.results or self.index or self.loop)
+def empty_practice() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith("_rank") else "int64" if c in ("season", "race") else "object")
+                         for c in PRACTICE_COLUMNS})
 
 
 @dataclass
 class History:
-    """The shipped history (plus extra seasons) in canonical form.
+    """The shipped history plus the races added with ``pitwall data add`` (the state
+    directory's store), in canonical form.
 
-    ``results``: one row per (race, driver); ``index``: one row per race with date and track
-    type; ``loop``: loop data with fastest laps (2019 on); ``tracks``: one row per track.
+    ``results``: one row per (race, driver) that started; ``index``: one row per race with
+    date, track and track type; ``loop``: loop data with fastest laps (2019 on); ``practice``:
+    practice ranks (2022 on); ``tracks``: one row per track; ``schedule``: the published
+    schedule (past seasons and the coming one). An added race replaces a shipped race with
+    the same season and number (``data add --replace``).
     """
 
     results: pd.DataFrame
@@ -303,47 +309,48 @@ class History:
     tracks: pd.DataFrame
     names: NameIndex = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    practice: pd.DataFrame = field(default_factory=empty_practice)
+    schedule: pd.DataFrame | None = field(default=None, repr=False)
+    aliases: pd.DataFrame | None = field(default=None, repr=False)  # track spellings -> track id
+    driver_ids: pd.DataFrame | None = field(default=None, repr=False)  # NASCAR driver id -> driver
+    added: tuple[str, ...] = ()  # race ids from the store
 
     @classmethod
-    def load(cls, extra: ExtraFiles | None = None, data_dir: Path = DATA_DIR) -> "History":
-        extra = extra or ExtraFiles()
+    def load(cls, data_dir: Path = DATA_DIR, state_dir: Path | str | None = None) -> "History":
+        """Shipped data (``data_dir``) plus the store of added races (``state_dir``, default the
+        PITWALL_STATE_DIR setting; ``False``-y paths that do not exist add nothing)."""
+        from engine.store import SeasonStore
+
+        if state_dir is None:
+            from engine.settings import get_settings
+
+            state_dir = get_settings().state_dir
+        shipped = {t: pd.read_parquet(data_dir / f"{'race_index' if t == 'index' else t}.parquet") for t in TABLES
+                   if (data_dir / f"{'race_index' if t == 'index' else t}.parquet").exists()}
+        shipped.setdefault("practice", empty_practice())
         tracks = load_tracks(data_dir)
-        lookup = track_lookup(load_track_ids(data_dir))
-        raw_results = pd.read_parquet(data_dir / "results.parquet")
-        extra_results = [(_read_table(p), str(p)) for p in extra.results]
-        canonical = sorted(set(raw_results["Driver"]).union(*[set(r["Driver"]) for r, _ in extra_results if "Driver" in r]))
-        aliases = load_name_aliases(data_dir)
-        names = NameIndex([n for n in canonical if n not in aliases], aliases)
-        notes: list[str] = []
-
-        frames = [normalize_results(raw_results, str(data_dir / "results.parquet"), names)]
-        for raw, where in extra_results:
-            frames.append(normalize_results(raw, where, names))
-        results = _concat_unique(frames, ["season", "race", "driver_id"], "results")
-        _check_new_races(frames, "results")
-
-        idx_frames = [normalize_index(pd.read_parquet(data_dir / "race_index.parquet"), "race_index.parquet", lookup)]
-        for p in extra.index:
-            idx_frames.append(normalize_index(_read_table(p), str(p), lookup))
-        _check_new_races(idx_frames, "race index")
-        index = pd.concat(idx_frames, ignore_index=True)
-        index = _complete_index(index, results, tracks, lookup, notes)
-
-        loop = pd.read_parquet(data_dir / "loop.parquet")
-        if extra.loop:
-            ids = pd.read_parquet(data_dir / "nascar_driver_ids.parquet")
-            id_map = {int(k): names.canonical(v) or v for k, v in zip(ids["nascar_driver_id"], ids["driver"])}
-            loops = [loop] + [finalize_loop(loop_from_nascar(_read_table(p), str(p), index, id_map)) for p in extra.loop]
-            _check_new_races(loops, "loop data")
-            loop = pd.concat(loops, ignore_index=True)
-        if extra:
-            shipped = set(frames[0]["race_id"])
-            added = sorted(set(results["race_id"]) - shipped) + sorted(set(index["race_id"]) - set(results["race_id"]) - shipped)
-            failures = race_failures(results, index, loop, added, data_dir=data_dir)
-            if failures:
-                shown = "; ".join(failures[:10]) + (f"; and {len(failures) - 10} more" if len(failures) > 10 else "")
-                raise DataError(f"the extra files fail {len(failures)} integrity check(s), so nothing was loaded: {shown}")
-        return cls(results=results, index=index, loop=loop, tracks=tracks, names=names, notes=notes)
+        aliases = load_track_ids(data_dir)
+        ids = pd.read_parquet(data_dir / "nascar_driver_ids.parquet")
+        store = SeasonStore(state_dir).read()
+        added: tuple[str, ...] = ()
+        if store is not None:
+            added = tuple(store.index["race_id"])
+            merged = {}
+            for t in TABLES:
+                keep = shipped[t][~shipped[t]["race_id"].isin(added)]
+                merged[t] = pd.concat([keep, store.tables[t]], ignore_index=True) if len(store.tables[t]) else keep
+            shipped = merged
+            tracks = pd.concat([tracks, store.tracks[~store.tracks["track_id"].isin(tracks["track_id"])]], ignore_index=True)
+            aliases = pd.concat([aliases, store.aliases], ignore_index=True)
+            ids = pd.concat([ids, store.driver_ids[~store.driver_ids["nascar_driver_id"].isin(ids["nascar_driver_id"])]],
+                            ignore_index=True)
+        results = shipped["results"].sort_values(["season", "race", "finish"]).reset_index(drop=True)
+        index = shipped["index"].sort_values(["season", "race"]).reset_index(drop=True)
+        loop = shipped["loop"].sort_values(["season", "race", "driver"]).reset_index(drop=True)
+        practice = shipped["practice"].sort_values(["season", "race", "driver"]).reset_index(drop=True)
+        names = NameIndex(sorted(set(results["driver"])), load_name_aliases(data_dir))
+        return cls(results=results, index=index, loop=loop, tracks=tracks, names=names, practice=practice,
+                   schedule=load_schedule(data_dir), aliases=aliases, driver_ids=ids, added=added)
 
     def before(self, season: int, race: int) -> "History":
         """History restricted to races strictly before (season, race): nothing of the race or later."""
@@ -352,7 +359,12 @@ class History:
             mask = (df["season"] < season) | ((df["season"] == season) & (df["race"] < race))
             return df.loc[mask].reset_index(drop=True)
 
-        return History(keep(self.results), keep(self.index), keep(self.loop), self.tracks, self.names, list(self.notes))
+        return replace(self, results=keep(self.results), index=keep(self.index), loop=keep(self.loop),
+                       practice=keep(self.practice), notes=list(self.notes))
+
+    def seasons_before(self, season: int) -> "History":
+        """Only the seasons before ``season`` (what a model forecasting that season may be fitted on)."""
+        return self.before(season, 0)
 
     def race(self, rid: str) -> pd.Series:
         """The index row of a race id ("2024-30"); a clear error for an unknown race."""
@@ -367,64 +379,50 @@ class History:
     def seasons(self) -> list[int]:
         return sorted(self.index["season"].unique().tolist())
 
+    @cached_property
+    def track_of(self) -> dict[str, str]:
+        """Every known spelling of a facility (lower case) -> track_id."""
+        return track_lookup(self.aliases if self.aliases is not None else load_track_ids())
 
-def _concat_unique(frames: list[pd.DataFrame], key: list[str], what: str) -> pd.DataFrame:
-    df = pd.concat(frames, ignore_index=True)
-    dup = df.duplicated(key, keep=False)
-    if dup.any():
-        rows = df.loc[dup, key].drop_duplicates().head(5).to_dict("records")
-        raise DataError(f"{what}: duplicate rows for {rows}")
-    return df.sort_values(["season", "race", "finish"] if "finish" in df else ["season", "race"]).reset_index(drop=True)
+    @cached_property
+    def prefix_hashes(self) -> dict[str, str]:
+        """race_id -> a hash of every race strictly before it (results, index, loop, practice):
+        what a value derived from the races before a race depends on."""
+        import hashlib
+
+        per_race: dict[str, int] = {}
+        for df in (self.results, self.index, self.loop, self.practice):
+            if not len(df):
+                continue
+            h = pd.util.hash_pandas_object(df.reset_index(drop=True), index=False).to_numpy()
+            sums = pd.Series(h, dtype="uint64").groupby(df["race_id"].to_numpy()).sum()
+            for rid, v in sums.items():
+                per_race[rid] = (per_race.get(rid, 0) + int(v)) % (1 << 64)
+        out, chain = {}, hashlib.sha256()
+        for rid in self.index["race_id"]:
+            out[rid] = chain.hexdigest()[:16]
+            chain.update(f"{rid}:{per_race.get(rid, 0)};".encode())
+        return out
+
+    def fingerprint(self) -> str:
+        """A short hash of every race's data (results, index, loop, practice): what a fit depends on."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for df in (self.results, self.index, self.loop, self.practice):
+            h.update(pd.util.hash_pandas_object(df.reset_index(drop=True), index=False).to_numpy().tobytes())
+            h.update(",".join(map(str, df.columns)).encode())
+        return h.hexdigest()[:16]
 
 
-def _check_new_races(frames: list[pd.DataFrame], what: str) -> None:
-    """An extra file may only add races: a race already present is an error naming it."""
-    seen: set[tuple[int, int]] = set()
-    for df in frames:
-        races = set(zip(df["season"].tolist(), df["race"].tolist()))
-        overlap = sorted(races & seen)
-        if overlap:
-            raise DataError(f"{what}: race(s) {[race_id(*r) for r in overlap[:5]]} appear in more than one file")
-        seen |= races
-
-
-def _complete_index(index: pd.DataFrame, results: pd.DataFrame, tracks: pd.DataFrame, lookup: dict[str, str], notes: list[str]) -> pd.DataFrame:
-    """Fill field size and laps from results; derive index rows for races that have none."""
-    per_race = results.groupby(["season", "race"]).agg(
-        n=("driver", "size"), laps_max=("laps", "max"), track=("track", "first"),
-        race_name=("race_name", "first"), track_length=("track_length", "first"), surface=("surface", "first"),
-    )
-    idx = index.set_index(["season", "race"])
-    missing = per_race.index.difference(idx.index)
-    if len(missing):
-        add = per_race.loc[missing].reset_index()
-        add["track_id"] = [lookup.get(t.lower()) for t in add["track"]]
-        unknown = sorted(set(add.loc[add["track_id"].isna(), "track"]))
-        if unknown:
-            raise DataError(f"results: unknown track(s) {unknown}; add them to data/track_ids.csv")
-        types = tracks.set_index("track_id")["track_type"]
-        rows = pd.DataFrame(
-            {
-                "season": add["season"], "race": add["race"], "track": add["track"], "race_name": add["race_name"],
-                "date": pd.NaT, "track_type": types.loc[add["track_id"]].to_numpy(),
-                "track_length": add["track_length"], "surface": add["surface"],
-                "field_size": add["n"].astype("Int64"), "race_laps": add["laps_max"].astype("Int64"),
-                "sch_laps": pd.array([pd.NA] * len(add), dtype="Int64"),
-                "nascar_race_id": pd.array([pd.NA] * len(add), dtype="Int64"),
-                "track_id": add["track_id"], "race_id": [race_id(s, r) for s, r in zip(add["season"], add["race"])],
-            }
-        )
-        notes.append(
-            f"{len(rows)} race(s) without an index row ({', '.join(rows['race_id'][:5])}...): "
-            "track type taken from the track table, date unknown"
-        )
-        index = pd.concat([index, rows], ignore_index=True)
-    index = index.sort_values(["season", "race"]).reset_index(drop=True)
-    key = pd.MultiIndex.from_frame(index[["season", "race"]])
-    have = per_race.reindex(key)
-    index["field_size"] = index["field_size"].fillna(pd.Series(have["n"].to_numpy(), dtype="Int64"))
-    index["race_laps"] = index["race_laps"].fillna(pd.Series(have["laps_max"].to_numpy(), dtype="Int64"))
-    return index
+def load_schedule(data_dir: Path = DATA_DIR) -> pd.DataFrame | None:
+    """The published Cup schedules (data/schedule.csv): season, race, date, track, track_id, race name."""
+    path = data_dir / "schedule.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, dtype={"track_id": str})
+    df["date"] = pd.to_datetime(df["date"])
+    return df
 
 
 def load_tracks(data_dir: Path = DATA_DIR) -> pd.DataFrame:
@@ -510,7 +508,7 @@ def race_failures(results: pd.DataFrame, index: pd.DataFrame, loop: pd.DataFrame
             continue
         if int(most[rid]) > int(laps[rid]):
             failures.append(f"race {rid}: a driver leads {int(most[rid])} laps of a {int(laps[rid])}-lap race")
-        elif int(total) != int(laps[rid]) and rid not in known:
+        elif abs(int(total) - int(laps[rid])) > LAPS_LED_SLIP and rid not in known:
             failures.append(f"race {rid}: laps led sum to {int(total)}, race laps {int(laps[rid])} (not a known exception)")
     failures += [f"race {rid}: no track type" for rid in idx[idx["track_type"].isna()]["race_id"]]
     if len(loop):
@@ -523,6 +521,17 @@ def race_failures(results: pd.DataFrame, index: pd.DataFrame, loop: pd.DataFrame
             sample = orphans[["race_id", "driver"]].head(5).to_dict("records")
             failures.append(f"loop data: {len(orphans)} row(s) match no result row, e.g. {sample}")
     return failures
+
+
+LAPS_LED_SLIP = 2  # laps led summing at most this far off the race laps: a feed slip, reported, not a failure
+
+
+def laps_led_slips(results: pd.DataFrame, index: pd.DataFrame) -> list[str]:
+    """Races whose laps led add up to one or two laps more or less than the race laps."""
+    led = results.groupby("race_id")["led"].sum()
+    laps = index.set_index("race_id")["race_laps"].dropna().astype(int)
+    off = (led.reindex(laps.index) - laps).dropna()
+    return [f"{rid} ({int(d):+d})" for rid, d in off.items() if 0 < abs(d) <= LAPS_LED_SLIP]
 
 
 def known_exceptions(data_dir: Path = DATA_DIR) -> set[str]:
@@ -544,11 +553,15 @@ def integrity_report(history: History, progress: Callable[[float], None] | None 
             "results": int(len(res)),
             "race_index": int(len(idx)),
             "loop": int(len(loop)),
+            "practice": int(len(history.practice)),
             "tracks": int(len(history.tracks)),
             "salary_files": len(salary_files()),
         },
         "loop_seasons": f"{int(loop['season'].min())}-{int(loop['season'].max())}" if len(loop) else "none",
         "drivers": int(res["driver_id"].nunique()),
         "known_exceptions": sorted(known_exceptions()),
+        "laps_led_slips": laps_led_slips(res, idx),
+        "practice_races": int(history.practice["race_id"].nunique()),
+        "added_races": len(history.added),
     }
     return coverage, failures

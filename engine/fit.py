@@ -28,6 +28,7 @@ in the fit seasons is pooled with its parent type, e.g. dirt with short tracks):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -36,6 +37,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from engine.data import TRACK_TYPES, History
+from engine.features import PRACTICE_RANKS
 from engine.scenarios import MAX_INCIDENTS, MAX_STINTS, _poisson_icdf, allocate_fastest_laps, allocate_laps_led, pace_feature
 from engine.slates import derive_driver_params, newcomer_prior
 
@@ -106,18 +108,23 @@ def _group(track_type: str, races: pd.DataFrame) -> list[str]:
     return [track_type, PARENT[track_type]]
 
 
-def _pl_negloglik(beta: np.ndarray, races: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def _pl_negloglik(beta: np.ndarray, races: list[tuple[np.ndarray, np.ndarray]], offsets=None) -> float:
     total = 0.0
-    for X, _ in races:
+    for k, (X, _) in enumerate(races):
         u = X @ beta  # rows ordered by finish (running cars only)
+        if offsets is not None:
+            u = u + offsets[k]
         rev = np.logaddexp.accumulate(u[::-1])[::-1]
         total += float(np.sum(u - rev))
     return -total
 
 
-def fit_pace(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    res = minimize(_pl_negloglik, x0=np.array([1.0, 1.0]), args=(rows,), method="L-BFGS-B")
-    return float(res.x[0]), float(res.x[1])
+def fit_pace(rows: list[tuple[np.ndarray, np.ndarray]], offsets: list[np.ndarray] | None = None) -> np.ndarray:
+    """Plackett-Luce maximum likelihood of the pace coefficients (one per column of X), with an
+    optional fixed part of each utility (``offsets``, one array per race)."""
+    k = rows[0][0].shape[1]
+    res = minimize(_pl_negloglik, x0=np.ones(k), args=(rows, offsets), method="L-BFGS-B")
+    return res.x
 
 
 def _stint_inputs(history: History, race_ids: list[str]) -> dict[str, np.ndarray]:
@@ -251,10 +258,77 @@ def check_fit_seasons(history: History, seasons: tuple[int, ...]) -> None:
                              f"loop data covers {loop_span}")
 
 
+FIT_VERSION = "pitwall-skeleton-v3"  # changes whenever fit_model's method changes (part of the method hash)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How a model is fitted (everything but the data). ``era_from``: the structure of races
+    (incidents, DNFs, laps run, green laps, laps down, leaders, fastest laps) is fitted on the
+    races from that season on when a track type has at least ``MIN_ERA_RACES`` of them in the
+    fit seasons (the Next Gen car arrived in 2022), else on every fit season; the pace
+    coefficients use every fit season. ``features``: pre-race information in the pace model
+    (engine.features): "practice", "qualifying"; each has one coefficient for all track types."""
+
+    era_from: int | None = 2022
+    features: tuple[str, ...] = ("practice",)  # qualifying did not improve the 2022-2024 rolling-origin backtest
+    practice_ranks: tuple[str, ...] = PRACTICE_RANKS
+
+    def to_dict(self) -> dict:
+        return {"era_from": self.era_from, "features": list(self.features), "practice_ranks": list(self.practice_ranks),
+                "fit_version": FIT_VERSION}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FitSettings":
+        return cls(era_from=d.get("era_from"), features=tuple(d.get("features", ())),
+                   practice_ranks=tuple(d.get("practice_ranks", PRACTICE_RANKS)))
+
+    @property
+    def method_hash(self) -> str:
+        """Short sha256 of the settings: models fitted the same way on different seasons share it."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+MIN_ERA_RACES = 10
+_SKILL_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+def race_skills(history: History, race) -> pd.DataFrame:
+    """Driver defaults of a race's grid from the races before it (cached: the same for every
+    fit that includes the race, since it depends only on earlier races)."""
+    key = (history.prefix_hashes[race.race_id], race.race_id)
+    if key not in _SKILL_CACHE:
+        grid = history.results[history.results["race_id"] == race.race_id]
+        _SKILL_CACHE[key] = derive_driver_params(history.before(race.season, race.race), grid["driver_id"].tolist(), race.track_type)
+    return _SKILL_CACHE[key]
+
+
+def pace_rows(history: History, race, grid: pd.DataFrame, params: pd.DataFrame, settings: FitSettings) -> tuple[np.ndarray, np.ndarray]:
+    """X (running cars by finish: logit skill, start percentile, then the enabled pre-race features) and the finish."""
+    from engine.features import practice_ranks, qualifying_ranks, rank_feature
+
+    f = len(grid)
+    order = grid.sort_values("finish")
+    cols = [pace_feature(params.loc[order["driver_id"], "skill"].to_numpy()), 1.0 - (order["start"].to_numpy() - 1) / (f - 1)]
+    if "practice" in settings.features:
+        ranks = practice_ranks(history.practice[history.practice["race_id"] == race.race_id], settings.practice_ranks)
+        cols.append(rank_feature([ranks.get(d) for d in order["driver_id"]]))
+    if "qualifying" in settings.features:
+        ranks = qualifying_ranks(grid)
+        cols.append(rank_feature([ranks.get(d) for d in order["driver_id"]]))
+    X = np.column_stack(cols)
+    running = order["running"].to_numpy()
+    return X[running], order["finish"].to_numpy()[running]
+
+
 def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress: Callable[[float], None] | None = None,
-              exclude: set[str] | frozenset[str] = frozenset()) -> dict:
+              exclude: set[str] | frozenset[str] = frozenset(), settings: FitSettings | None = None) -> dict:
     """Fit every track type on ``seasons`` (see the module docstring); returns the JSON dict.
     ``exclude``: race ids held back from the fit (for out-of-sample checks)."""
+    settings = settings or FitSettings()
     seasons = tuple(sorted(seasons))
     step = progress or (lambda f: None)
     races = _races(history, seasons)
@@ -271,22 +345,31 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
     # skill of every driver in every fit race, from the races before it
     skill_rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     total = len(races)
+    by_race = dict(tuple(res.groupby("race_id")))
     for i, race in enumerate(races.itertuples()):
-        grid = res[res["race_id"] == race.race_id]
-        hist = history.before(race.season, race.race)
-        params = derive_driver_params(hist, grid["driver_id"].tolist(), race.track_type)
-        run = grid[grid["running"]].sort_values("finish")
-        f = len(grid)
-        X = np.column_stack([pace_feature(params.loc[run["driver_id"], "skill"].to_numpy()), 1.0 - (run["start"].to_numpy() - 1) / (f - 1)])
-        skill_rows.setdefault(race.track_type, []).append((X, run["finish"].to_numpy()))
+        grid = by_race[race.race_id]
+        params = race_skills(history, race)
+        skill_rows.setdefault(race.track_type, []).append(pace_rows(history, race, grid, params, settings))
         step(0.6 * (i + 1) / total)
 
+    # pre-race features: one coefficient each for every track type (fitted on every fit race;
+    # per type, few races with practice would overfit), then skill and start per type with the
+    # features' part of the utility held fixed
+    n_feat = len([f for f in ("practice", "qualifying") if f in settings.features])
+    shared = np.zeros(0)
+    if n_feat:
+        shared = fit_pace([row for rows in skill_rows.values() for row in rows])[2:]
     out_types = {}
     present = [t for t in TRACK_TYPES if t in set(history.index["track_type"])]
+    era_note = {}
     for j, t in enumerate(present):
         group = _group(t, races)
+        pace_group = [row for g in group for row in skill_rows.get(g, [])]
         rr = races[races["track_type"].isin(group)]
-        rs = res[res["track_type"].isin(group)]
+        if settings.era_from is not None and (rr["season"] >= settings.era_from).sum() >= MIN_ERA_RACES:
+            rr = rr[rr["season"] >= settings.era_from]
+            era_note[t] = f"{settings.era_from} on"
+        rs = res[res["race_id"].isin(rr["race_id"])]
         clusters = rs[rs["incident"]].groupby("cluster").agg(race_id=("race_id", "first"), size=("driver_id", "size"),
                                                              lap=("laps", "max"), race_laps=("race_laps", "first"))
         per_race = clusters.groupby("race_id").size().reindex(rr["race_id"]).fillna(0).astype(int)
@@ -304,8 +387,12 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
         loop_races = history.loop[history.loop["race_id"].isin(rr["race_id"])].groupby("race_id")["fastest_laps"].sum()
         green = (loop_races / rr.set_index("race_id")["race_laps"].astype(int).reindex(loop_races.index)).to_numpy()
         deltas = rr["delta"].value_counts(normalize=True).sort_index()
-        pace_rows = [row for g in group for row in skill_rows.get(g, [])]
-        b_skill, b_start = fit_pace(pace_rows)
+        if n_feat:
+            coef = fit_pace([(X[:, :2], y) for X, y in pace_group], [X[:, 2:] @ shared for X, _ in pace_group])
+        else:
+            coef = fit_pace(pace_group)
+        b_skill, b_start = float(coef[0]), float(coef[1])
+        extra = dict(zip([f for f in ("practice", "qualifying") if f in settings.features], shared))
         stints = fit_stints(_stint_inputs(history, rr["race_id"].tolist()))
         fast = fit_fastest(history, rr["race_id"].tolist())
         params = {
@@ -329,10 +416,14 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
             "lead_lap_share": [round(float(x), 4) for x in lead_share],
             "laps_down_mean": [round(float(x), 3) for x in down_mean],
             "stage_cautions": ASSUMPTIONS["stage_cautions"]["road" if t == "road" else "other"],
+            "b_prac": round(float(extra.get("practice", 0.0)), 4),
+            "b_qual": round(float(extra.get("qualifying", 0.0)), 4),
         }
         out_types[t] = {
             "fitted_on": group,
             "races": int(len(rr)),
+            "structure_seasons": era_note.get(t, "all fit seasons"),
+            "pace_races": int(len(pace_group)),
             "loop_races": int(len(loop_races)),
             "params": params,
             "history": {
@@ -352,7 +443,10 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
         step(0.6 + 0.4 * (j + 1) / len(present))
     newcomer = newcomer_prior(history.before(seasons[-1] + 1, 1))
     return {
-        "model": "pitwall-skeleton-v1",
+        "model": FIT_VERSION,
+        "settings": settings.to_dict(),
+        "method_hash": settings.method_hash,
+        "data_fingerprint": history.seasons_before(seasons[-1] + 1).fingerprint(),
         "fit_seasons": list(seasons),
         "fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "races": int(len(races)),

@@ -77,6 +77,8 @@ class OptimizeRun:
             "lineups": self.portfolio.lineup_table(),
             "exposures": self.portfolio.exposure_table(),
             "scenario_diagnostics": self.scenarios.diagnostics().model_dump(),
+            "model": {"hash": self.inputs.model.hash, "fit_seasons": self.inputs.model.fit_span,
+                      "method_hash": self.inputs.model.method_hash},
             "estimated": self.estimated,
             "notes": self.spec.notes + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
@@ -151,7 +153,8 @@ def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyR
         from engine.backtest import cached_calibration
 
         t = time.perf_counter()
-        metrics = cached_calibration(spec.track_type)
+        metrics, about = cached_calibration(spec.track_type, model=inputs.model)
+        spec = spec.model_copy(update={"notes": spec.notes + [about]})
         seconds["calibration"] = time.perf_counter() - t
     step(1.0)
     return OptimizeRun(slate=slate, settings=settings, spec=spec, inputs=inputs, scenarios=sims, portfolio=portfolio,

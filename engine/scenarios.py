@@ -101,6 +101,8 @@ class TypeParams:
     lead_lap_share: tuple[float, ...]  # per finishing decile, running cars
     laps_down_mean: tuple[float, ...]  # per finishing decile, given lapped
     stage_cautions: int
+    b_prac: float = 0.0  # practice rank (centered percentile, engine.features)
+    b_qual: float = 0.0  # qualifying speed rank
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,15 @@ class ModelParams:
         import hashlib
 
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def method_hash(self) -> str:
+        """Which fitting method (settings) produced the model; models fitted the same way share it."""
+        return str(self.raw.get("method_hash", "legacy"))
+
+    @property
+    def fit_span(self) -> str:
+        return f"{self.fit_seasons[0]}-{self.fit_seasons[-1]}" if self.fit_seasons else "?"
 
     def for_type(self, track_type: str) -> TypeParams:
         if track_type not in self.types:
@@ -147,9 +158,17 @@ def _load_params(path: str, mtime: float) -> ModelParams:
     return params_from_dict(json.loads(Path(path).read_text()))
 
 
-def load_params(path: Path | str = PARAMS_FILE) -> ModelParams:
-    """The fitted model (data/model_params.json, written by `pitwall fit`)."""
-    path = Path(path)
+def active_params_file() -> Path:
+    """The model in use: the one `pitwall fit` wrote to the state directory, else the shipped one."""
+    from engine.settings import get_settings
+
+    mine = Path(get_settings().state_dir) / "model_params.json"
+    return mine if mine.exists() else PARAMS_FILE
+
+
+def load_params(path: Path | str | None = None) -> ModelParams:
+    """The fitted model: ``path``, else the active one (``active_params_file``)."""
+    path = Path(path) if path is not None else active_params_file()
     if not path.exists():
         raise SimulationError(f"{path} is missing: run `pitwall fit`")
     return _load_params(str(path), path.stat().st_mtime)
@@ -185,6 +204,8 @@ class SimInputs:
     field: int = 0  # cars that start each race (0: every column)
     out: np.ndarray | None = None  # drivers who never race
     pinned: np.ndarray | None = None  # drivers sure to start (their grid position is known)
+    practice: np.ndarray | None = None  # centered practice-rank feature (0: none)
+    qualifying: np.ndarray | None = None  # centered qualifying-rank feature (0: none)
 
     @property
     def n_drivers(self) -> int:
@@ -219,8 +240,8 @@ def field_of(slate: Slate, explicit: int | None = None) -> int:
         return int(explicit)
     racing = [d for d in slate.drivers if not d.out]
     n_racing = len(racing)
-    if all(d.start_position is not None for d in racing):
-        return n_racing  # a known grid says who starts
+    if all(d.start_position is not None for d in racing):  # a known grid says who starts; starters missing from
+        return max(n_racing, slate.field_size or 0, max((d.start_position for d in racing), default=0))  # the pool: field cars
     limit = slate.field_size
     if limit is None:
         from engine.data import race_field_size
@@ -319,6 +340,10 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     start[racing] = grid
     estimated = [ids[racing[i]] for i in estimated_idx if racing[i] < len(drivers)]
     pinned = np.array([s is not None for s in starts] + [False] * fillers)
+    from engine.features import rank_feature
+
+    practice = rank_feature([None if o else d.practice_rank for d, o in zip(drivers, out)] + [None] * fillers).astype(np.float32)
+    qualifying = rank_feature([None if o else d.qualifying_rank for d, o in zip(drivers, out)] + [None] * fillers).astype(np.float32)
     mins += [0] * fillers
     maxs += [-1] * fillers
     return SimInputs(
@@ -328,6 +353,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
         race_length=int(race_length), track_type=track_type, params=params, model=model,
         estimated_starts=tuple(estimated), fillers=fillers, field=field_size,
         out=out_all if out_all.any() else None, pinned=pinned,
+        practice=practice if practice.any() else None, qualifying=qualifying if qualifying.any() else None,
     )
 
 
@@ -563,12 +589,16 @@ class _Field:
     race_length: int
     params: TypeParams
     model: ModelParams
+    practice: np.ndarray | None = None
+    qualifying: np.ndarray | None = None
 
 
 def _field(inp: SimInputs, idx, start) -> _Field:
     return _Field(start=start, skill=inp.skill[idx], aggression=inp.aggression[idx], shadow=inp.shadow[idx],
                   pit_shift=inp.pit_shift[idx], pit_scale=inp.pit_scale[idx], race_length=inp.race_length,
-                  params=inp.params, model=inp.model)
+                  params=inp.params, model=inp.model,
+                  practice=None if inp.practice is None else inp.practice[idx],
+                  qualifying=None if inp.qualifying is None else inp.qualifying[idx])
 
 
 def qualifiers(inp: SimInputs, u: np.ndarray) -> np.ndarray:
@@ -640,7 +670,12 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     # pace and the running order
     start_pct = 1.0 - (inp.start.astype(np.float32) - 1.0) / max(d - 1, 1)
-    util = (p.b_skill * pace_feature(inp.skill) + p.b_start * start_pct + inp.pit_shift).astype(np.float32)
+    util = p.b_skill * pace_feature(inp.skill) + p.b_start * start_pct + inp.pit_shift
+    if inp.practice is not None and p.b_prac:
+        util = util + p.b_prac * inp.practice
+    if inp.qualifying is not None and p.b_qual:
+        util = util + p.b_qual * inp.qualifying
+    util = util.astype(np.float32)
     scale = (np.exp(inp.model.aggression_spread * (inp.aggression - 0.5)) * inp.pit_scale).astype(np.float32)
     pace = -np.log(-np.log(np.clip(dr["gumbel"], np.float32(1e-12), np.float32(1 - 1e-7))))
     pace *= scale

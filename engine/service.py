@@ -33,20 +33,29 @@ def optimize_work(slate: Slate, settings: OptimizeSettings, repository: Ontology
     return work
 
 
-def backtest_cache_key(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int) -> str:
-    from engine.backtest import model_hash
-    from engine.scenarios import load_params
+def backtest_cache_key(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int, history=None) -> str:
+    """Same seasons, data and method -> same key: a rolling-origin backtest refits per season, so
+    the data (shipped plus added) and the fit settings decide the result."""
+    from engine.data import History
+    from engine.fit import FitSettings
 
-    return "backtest:" + _digest(list(seasons), track_type, scenarios, seed, model_hash(load_params()))
+    h = history or History.load()
+    return "backtest:" + _digest(list(seasons), track_type, scenarios, seed, h.fingerprint(), FitSettings().method_hash)
 
 
-def backtest_work(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int, history=None) -> Work:
+def backtest_work(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int, history=None,
+                  state_dir=None) -> Work:
+    """A rolling-origin backtest (fits cached in the state directory); its report is kept there
+    too (where the optimize responses' calibration metrics are read from)."""
     def work(progress, cancel):
-        from engine.backtest import backtest
+        from engine.backtest import backtest, report_path, save_report
         from engine.data import History
 
-        report = backtest(history or History.load(), tuple(seasons), n_scenarios=scenarios, seed=seed, track_type=track_type,
-                          progress=progress, cancel=cancel)
+        report = backtest(history or History.load(state_dir=state_dir), tuple(seasons), n_scenarios=scenarios, seed=seed,
+                          track_type=track_type, state_dir=state_dir, progress=progress, cancel=cancel)
+        path = report_path(state_dir, report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_report(report, path)
         return report, report
 
     return work

@@ -9,7 +9,7 @@ How each default is derived (driver d, the target race T, history H = races befo
 
 * window: d's races among the last ``WINDOW`` = 108 Cup races of H (three seasons), each
   weighted w = 0.5 ** (age / ``HALF_LIFE``), age counted in Cup races back from the last race
-  of H (half-life 18 races, half a season);
+  of H (half-life 36 races, one season: chosen by the 2022-2024 rolling-origin backtest over 18 and 54);
 * performance in a race d finished running: p = (1 - w_r) (1 - (finish - 1) / (field - 1))
   + w_r rating_pct, the mean of the finishing percentile and the percentile of d's NASCAR
   driver rating in that race (w_r = RATING_WEIGHT = 0.5; the rating also counts running
@@ -43,7 +43,7 @@ from engine.names import driver_slug
 from engine.salaries import SalaryFile, read_salary_file
 
 WINDOW = 108
-HALF_LIFE = 18.0
+HALF_LIFE = 36.0
 K_SKILL = 2.0
 K_TYPE = 3.0
 K_DNF = 10.0
@@ -132,6 +132,25 @@ def race_length_before(hist: History, track_id: str | None, scheduled: int | Non
     return None, "unknown: enter the race length"
 
 
+def weekend_ranks(history: History, rid: str) -> tuple[pd.Series, pd.Series]:
+    """Practice and qualifying ranks of a race's drivers (pre-race information; empty when unknown)."""
+    from engine.features import practice_ranks, qualifying_ranks
+
+    prac = practice_ranks(history.practice[history.practice["race_id"] == rid])
+    qual = qualifying_ranks(history.results[history.results["race_id"] == rid])
+    return prac, qual
+
+
+def _rank(ranks: pd.Series, driver_id: str) -> int | None:
+    return int(ranks[driver_id]) if driver_id in ranks.index else None
+
+
+def weekend_note(prac: pd.Series, qual: pd.Series) -> str:
+    parts = [f"practice ranks for {len(prac)} driver(s)" if len(prac) else "no practice ranks",
+             f"qualifying ranks for {len(qual)}" if len(qual) else "no qualifying speeds"]
+    return "race weekend: " + ", ".join(parts) + " (enter practice ranks in the table when you have them)"
+
+
 def build_slate(rid: str, history: History) -> Slate:
     """The slate of a shipped race: real grid, defaults derived only from earlier races."""
     race = history.race(rid)
@@ -139,6 +158,7 @@ def build_slate(rid: str, history: History) -> Slate:
     hist = history.before(season, number)
     grid = history.results[history.results["race_id"] == race["race_id"]].sort_values("start")
     params = derive_driver_params(hist, grid["driver_id"].tolist(), race["track_type"])
+    prac, qual = weekend_ranks(history, race["race_id"])
     length, how = race_length_before(hist, race["track_id"], race["sch_laps"])
     drivers = []
     for row in grid.itertuples():
@@ -156,12 +176,14 @@ def build_slate(rid: str, history: History) -> Slate:
                 team=row.team,
                 manufacturer=row.make,
                 car_number=str(row.car),
+                practice_rank=_rank(prac, row.driver_id),
+                qualifying_rank=_rank(qual, row.driver_id),
                 pit_strategy=PitStrategy.STANDARD,
                 history_races=int(p["history_races"]),
                 estimated=list(DERIVED) if p["history_races"] == 0 else [],
             )
         )
-    notes = [f"race length {length} laps ({how})" if length else f"race length {how}",
+    notes = [f"race length {length} laps ({how})" if length else f"race length {how}", weekend_note(prac, qual),
              "a historical race has no salaries: it can be simulated and backtested; to build lineups enter salaries in "
              "the table or load a DraftKings / FanDuel salary file"]
     newcomers = [d.name for d in drivers if d.history_races == 0]
@@ -182,6 +204,14 @@ def build_slate(rid: str, history: History) -> Slate:
     )
 
 
+def schedule_race(history: History, date: str | None) -> pd.Series | None:
+    """The scheduled points race on ``date`` (data/schedule.csv), or None."""
+    if date is None or history.schedule is None:
+        return None
+    hits = history.schedule[history.schedule["date"] == pd.Timestamp(date)]
+    return hits.iloc[0] if len(hits) else None
+
+
 def slate_from_salaries(
     salaries: SalaryFile,
     history: History,
@@ -193,16 +223,34 @@ def slate_from_salaries(
     slate_id: str | None = None,
 ) -> Slate:
     """A slate from a salary file: drivers matched to history names (unmatched reported),
-    defaults from every race before ``date``, starting grid missing and flagged."""
+    defaults from every race before ``date``.
+
+    A date on the schedule names the race (track, name, round) when ``track_id`` is not given.
+    When that race's results are in the history (shipped or added), its starting grid is
+    pre-race information set by qualifying: the slate takes the real grid, and drivers of the
+    salary file who did not start are marked out. Otherwise the grid is left to be estimated."""
     hist = history
+    notes = []
+    season = number = None
     if date is not None:
         date = check_race_date(date, history)
         day = pd.Timestamp(date)
         before = history.index[history.index["date"] < day]
         last = before.iloc[-1]
         hist = history.before(int(last["season"]), int(last["race"]) + 1)
+        season = day.year
+        sched = schedule_race(history, date)
+        if sched is not None:
+            season, number = int(sched["season"]), int(sched["race"])
+            if track_id is None or track_id == sched["track_id"]:
+                track_id = sched["track_id"]
+                race_name = race_name or str(sched["race_name"])
+                notes.append(f"matched the {season} schedule: race {number}, {sched['race_name']} at {sched['track']} on {date}")
+            else:
+                notes.append(f"the {season} schedule has race {number} at {sched['track_id']} on {date}, not {track_id}: "
+                             f"kept {track_id} as given")
+                number = None
     track_type = None
-    notes = []
     if track_id is not None:
         tracks = history.tracks.set_index("track_id")
         if track_id not in tracks.index:
@@ -213,16 +261,30 @@ def slate_from_salaries(
     matched: list[tuple[object, str | None]] = [(r, history.names.canonical(r.name)) for r in salaries.rows]
     ids = [driver_slug(c or r.name) for r, c in matched]
     params = derive_driver_params(hist, ids, track_type)
+    race_row = None
+    if number is not None:
+        rows = history.index[(history.index["season"] == season) & (history.index["race"] == number)]
+        race_row = rows.iloc[0] if len(rows) else None
     if race_length is None:
-        race_length, how = race_length_before(hist, track_id, None)
+        race_length, how = race_length_before(hist, track_id, None if race_row is None else race_row["sch_laps"])
         notes.append(f"race length {race_length} laps ({how})" if race_length else f"race length {how}")
-    drivers, unmatched = [], []
+    grid = {}
+    prac = qual = pd.Series(dtype="float64")
+    if race_row is not None:
+        real = history.results[history.results["race_id"] == race_row["race_id"]]
+        grid = dict(zip(real["driver_id"], real["start"]))
+        prac, qual = weekend_ranks(history, race_row["race_id"])
+    drivers, unmatched, dns = [], [], []
     for (row, canonical), did in zip(matched, ids):
         p = params.loc[did]
         if canonical is None:
             hint = history.names.suggest(row.name)
             unmatched.append(f"{row.name} (line {row.line})" + (f": closest history names {', '.join(hint)}" if hint else ": no Cup history"))
-        estimated = ["start_position"] + (list(DERIVED) if p["history_races"] == 0 else [])
+        start = grid.get(did)
+        out = bool(grid) and start is None
+        if out:
+            dns.append(canonical or row.name)
+        estimated = ([] if grid else ["start_position"]) + (list(DERIVED) if p["history_races"] == 0 else [])
         drivers.append(
             SlateDriver(
                 driver_id=did,
@@ -233,6 +295,10 @@ def slate_from_salaries(
                 min_laps_led=0,
                 max_laps_led=race_length,
                 salary=row.salary,
+                start_position=None if start is None else int(start),
+                out=out,
+                practice_rank=None if out else _rank(prac, did),
+                qualifying_rank=None if out else _rank(qual, did),
                 site_player_id=row.player_id,
                 site_name=row.name,
                 matched=canonical is not None,
@@ -241,25 +307,40 @@ def slate_from_salaries(
             )
         )
     last_race = hist.index.iloc[-1]["race_id"] if len(hist.index) else "none"
-    notes.append(f"defaults from history through race {last_race}; starting grid missing (before qualifying): enter it or let it be estimated")
+    if grid:
+        starters = len(grid)
+        missing = sorted(set(grid) - set(ids))
+        notes.append(f"starting grid from race {race_row['race_id']} (set by qualifying; its results are in the history): "
+                     f"{len(drivers) - len(dns)} of the {starters} starters are in the salary file"
+                     + (f"; not in it: {', '.join(history.results.set_index('driver_id').loc[missing, 'driver'].unique()[:6])}"
+                        if missing else ""))
+        if dns:
+            notes.append(f"did not start the race, marked out: {', '.join(dns)}")
+        notes.append(weekend_note(prac, qual))
+        notes.append(f"defaults from history through race {last_race}")
+    else:
+        notes.append(f"defaults from history through race {last_race}; starting grid missing (before qualifying): "
+                     "enter it or let it be estimated")
     if unmatched:
         notes.append(f"{len(unmatched)} driver(s) not matched to Cup history: {'; '.join(unmatched)}")
     notes += list(salaries.notes)
-    season = pd.Timestamp(date).year if date else None
-    field, rule = race_field_size(season, track_id, None, race_name or salaries.game_info)
-    if len(drivers) > field:
+    field, rule = race_field_size(season, track_id, number, race_name or salaries.game_info)
+    if grid:
+        field = len(grid)  # the real starters; those not in the salary file run as anonymous field cars
+    elif len(drivers) > field:
         notes.append(f"{len(drivers)} drivers in the salary file for a field of {field} ({rule}): the ones who miss the race "
                      "are drawn per simulated race until you mark the non-qualifiers out")
     return Slate(
         slate_id=slate_id or Path(salaries.source).stem,
         site=salaries.site,
         season=season,
+        race=number,
         race_name=race_name or salaries.game_info,
         date=date,
         track_id=track_id,
         track_type=track_type,
         race_length=race_length,
-        field_size=field,
+        field_size=max(field, 2),
         drivers=drivers,
         unmatched=unmatched,
         notes=notes,
@@ -329,7 +410,7 @@ def shipped_salary_slate(file: str, history: History, data_dir: Path = DATA_DIR)
     )
 
 
-EDITABLE = ["name", "salary", "start_position", "out", "skill", "aggression", "shadow_risk", "min_laps_led", "max_laps_led",
+EDITABLE = ["name", "salary", "start_position", "out", "practice_rank", "qualifying_rank", "skill", "aggression", "shadow_risk", "min_laps_led", "max_laps_led",
             "locked", "excluded", "min_exposure", "max_exposure", "pit_strategy", "projected_ownership", "team", "manufacturer"]
 
 
@@ -366,7 +447,7 @@ def apply_table(slate: Slate, table: pd.DataFrame) -> Slate:
                 v = None
             if f in ("min_exposure", "max_exposure", "projected_ownership") and v is not None:
                 v = float(v) / 100.0
-            if f in ("salary", "start_position", "min_laps_led", "max_laps_led") and v is not None:
+            if f in ("salary", "start_position", "min_laps_led", "max_laps_led", "practice_rank", "qualifying_rank") and v is not None:
                 v = int(v)
             values[f] = v
         if values["min_exposure"] is None:

@@ -17,8 +17,15 @@ from engine.settings import get_settings
 SITES = {"dk": "DraftKings", "fd": "FanDuel"}
 
 
-@st.cache_resource(show_spinner="Loading the shipped history...")
 def history() -> History:
+    """Shipped plus added races; reloaded when `pitwall data add` changes the store."""
+    from engine.store import SeasonStore
+
+    return _history(SeasonStore(get_settings().state_dir).version())
+
+
+@st.cache_resource(show_spinner="Loading the race history...", max_entries=2)
+def _history(store_version: str) -> History:
     return History.load()
 
 

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from engine.backtest import SHIPPED_REPORT, model_hash
+from engine.backtest import SHIPPED_REPORT
 from engine.data import DataError, parse_seasons
-from engine.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, summary_rows
+from engine.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, season_rows, summary_rows
 from engine.scenarios import load_params
 from engine.service import backtest_cache_key, backtest_work
 from pages._shared import guard, history, owner, runner, show_error
@@ -22,11 +22,14 @@ qp = st.query_params
 def page() -> None:
     h = history()
     model = load_params()
-    later = [s for s in h.seasons if s > max(model.fit_seasons)]
+    later = [s for s in h.seasons if s >= 2022 and s > h.seasons[0]]
     seasons_default = f"{later[0]}-{later[-1]}" if later else ""
     types = ["all"] + sorted(h.index["track_type"].unique())
+    st.caption(f"Serving model {model.hash}, fitted on seasons {model.fit_span} (method {model.method_hash}). Rolling origin: "
+               "each season below is forecast by a model of the same method fitted only on the seasons before it, so "
+               "every number is out of sample.")
     c1, c2, c3 = st.columns(3)
-    seasons = c1.text_input("Seasons", value=qp.get("seasons", seasons_default), help="after the model's fit seasons")
+    seasons = c1.text_input("Seasons", value=qp.get("seasons", seasons_default), help="each forecast by a fit on the seasons before it")
     tt = qp.get("track_type", "all")
     track_type = c2.selectbox("Track type", types, index=types.index(tt) if tt in types else 0)
     seed = c3.number_input("Seed", min_value=0, value=int(qp.get("seed", 0)), step=1)
@@ -40,16 +43,16 @@ def page() -> None:
     t = None if track_type == "all" else track_type
     report = None
     shipped = json.loads(SHIPPED_REPORT.read_text()) if SHIPPED_REPORT.exists() else None
-    if shipped and shipped["settings"]["model_hash"] == model_hash(model) and list(chosen) == shipped["settings"]["seasons"] \
-            and seed == shipped["settings"]["seed"] and t is None:
+    if shipped and shipped["settings"].get("method_hash") == model.method_hash and list(chosen) == shipped["settings"]["seasons"] \
+            and seed == shipped["settings"]["seed"] and t is None and not h.added:
         report = shipped
-        st.caption("The shipped report of this model (docs/calibration.json).")
-    key = backtest_cache_key(chosen, t, scenarios, int(seed))
+        st.caption("The shipped report of this method (docs/calibration.json).")
+    key = backtest_cache_key(chosen, t, scenarios, int(seed), h)
     if report is None:
         existing = runner().store.find_completed(key)
         if existing:
             report = runner().result(existing)
-        elif st.button("Run backtest", type="primary"):
+        elif st.button("Run backtest", type="primary", help="fits each season's model first (about a minute each, once)"):
             st.session_state["bt_run"] = runner().submit("backtest", backtest_work(chosen, t, scenarios, int(seed), h),
                                                          owner=owner(), cache_key=key)
     run_id = st.session_state.get("bt_run")
@@ -64,9 +67,11 @@ def page() -> None:
     if report is None:
         return
     s = report["settings"]
-    st.caption(f"{report['races']} races, {report['rows']:,} driver results; model fitted on "
-               f"{s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]} (model {s['model_hash']}); "
-               f"{s['scenarios_per_race']:,} simulated races per race.")
+    st.caption(f"{report['races']} races, {report['rows']:,} driver results; {s['scenarios_per_race']:,} simulated races per race; "
+               f"method {s.get('method_hash', '?')}.")
+    st.subheader("By season (each forecast by the model fitted on the seasons before it)")
+    st.dataframe(pd.DataFrame(season_rows(report)), hide_index=True, width="stretch")
+    st.subheader("Pooled, by track type")
     st.dataframe(pd.DataFrame(summary_rows(report)), hide_index=True, width="stretch")
     png = st.checkbox("Prepare PNG downloads (needs a static exporter)", key="png")
     for name, fn in CALIBRATION_CHARTS.items():

@@ -107,8 +107,14 @@ def results() -> None:
     c[1].metric("Rejection rate", f"{diag['rejection_rate']:.1%}")
     c[2].metric("Lineups", len(summary["lineups"]))
     c[3].metric("Best mean", f"{summary['lineups'][0]['mean']:.1f}")
-    if summary.get("calibration_metrics"):
-        c[4].metric("CRPS (backtest)", f"{summary['calibration_metrics']['crps']:.2f}")
+    cal = summary.get("calibration_metrics")
+    if cal:
+        c[4].metric("CRPS (backtest)", f"{cal['crps']:.2f}",
+                    help=f"rolling-origin backtest of seasons {cal.get('scored_seasons')}, each forecast by this method fitted on the "
+                         "seasons before it")
+    model = summary.get("model", {})
+    st.caption(f"model {model.get('hash')} fitted on seasons {model.get('fit_seasons')}"
+               + (f"; calibration scored on {cal.get('scored_seasons')} out of sample" if cal else ""))
     for line in summary["estimated"] + summary["notes"]:
         st.caption(f"• {line}")
     table = pd.DataFrame([{**{k: v for k, v in r.items() if k != "driver_ids"}, "drivers": ", ".join(r["drivers"])}

@@ -55,9 +55,11 @@ def load_panel() -> None:
             st.success(f"Loaded {labels[f]}.")
     else:
         up = st.file_uploader("DraftKings DKSalaries.csv or FanDuel player list", type=["csv"], key="upload")
-        tracks = sorted(h.tracks["track_id"])
+        auto = "(from the schedule, by the file's date)"
+        tracks = [auto] + sorted(h.tracks["track_id"])
         c1, c2 = st.columns(2)
-        track = c1.selectbox("Track", tracks, index=tracks.index("bristol"), key="upload_track")
+        track = c1.selectbox("Track", tracks, index=0, key="upload_track")
+        track = None if track == auto else track
         date = c2.text_input("Race date (YYYY-MM-DD, optional)", key="upload_date")
         if up is not None and st.button("Import salaries", type="primary"):
             try:
@@ -94,6 +96,10 @@ def editor() -> None:
             "salary": st.column_config.NumberColumn("salary", min_value=0, max_value=100_000, step=100, format="$%d"),
             "start_position": st.column_config.NumberColumn("start", min_value=1, max_value=43, step=1),
             "out": st.column_config.CheckboxColumn("out", help="not in the race (did not qualify, withdrew): scores 0, in no lineup"),
+            "practice_rank": st.column_config.NumberColumn("practice", min_value=1, max_value=60, step=1,
+                                                           help="rank in the weekend's last practice (1 = best); blank: no practice"),
+            "qualifying_rank": st.column_config.NumberColumn("qual speed", min_value=1, max_value=60, step=1,
+                                                             help="rank by qualifying speed (1 = fastest); blank: none"),
             "skill": st.column_config.NumberColumn("skill", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
             "aggression": st.column_config.NumberColumn("aggression", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),
             "shadow_risk": st.column_config.NumberColumn("shadow risk", min_value=0.0, max_value=1.0, step=0.01, format="%.3f"),

@@ -17,7 +17,13 @@ REPORT: list[str] = []
 
 @pytest.fixture(scope="session")
 def history() -> History:
-    return History.load()
+    return History.load(state_dir=False)
+
+
+@pytest.fixture(scope="session")
+def fits_dir(tmp_path_factory):
+    """A state directory shared by the tests that need fitted models (each fit is cached there once)."""
+    return tmp_path_factory.mktemp("fits-state")
 
 
 def _unavailable(reason: str):

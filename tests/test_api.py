@@ -160,20 +160,24 @@ def test_progress_is_real(client, bristol_request):
     assert st["status"] == "completed" and len([p for p in seen if 0 < p < 1]) >= 2
 
 
-def test_backtest_endpoints(client):
-    r = client.post("/api/v1/backtest", json={"seasons": [2024], "track_type": "road", "n_scenarios": 200, "seed": 1})
-    assert r.status_code == 202
-    run_id = r.json()["run_id"]
-    assert wait(client, run_id, "backtest")["status"] == "completed"
-    rep = client.get(f"/api/v1/backtest/{run_id}/result").json()
-    assert rep["races"] == 5 and {"crps", "pit_coverage"} <= set(rep["model"])
-    bad = client.post("/api/v1/backtest", json={"seasons": [2019], "n_scenarios": 100})
-    assert bad.status_code == 422 and "overlap the model's fit seasons" in bad.json()["detail"][0]
-    bad = client.post("/api/v1/backtest", json={"seasons": [-1], "n_scenarios": 100})
-    assert bad.status_code == 422 and "no races in season(s) -1" in bad.json()["detail"][0]
-    # a run id of the other kind is unknown to these routes
-    assert client.get(f"/api/v1/optimize/{run_id}/result").status_code == 404
-    assert client.get(f"/api/v1/optimize/{run_id}/status").status_code == 404
+def test_backtest_endpoints(fits_dir):
+    """A rolling-origin backtest through the API (the session's fits are reused from its state directory)."""
+    app = create_app(Settings(state_dir=fits_dir, rate_limit_per_minute=10_000))
+    with TestClient(app) as client:
+        r = client.post("/api/v1/backtest", json={"seasons": [2025], "track_type": "road", "n_scenarios": 200, "seed": 1})
+        assert r.status_code == 202
+        run_id = r.json()["run_id"]
+        assert wait(client, run_id, "backtest", timeout=600)["status"] == "completed"
+        rep = client.get(f"/api/v1/backtest/{run_id}/result").json()
+        assert rep["races"] == 6 and {"crps", "pit_coverage"} <= set(rep["model"])
+        assert rep["settings"]["fits"]["2025"]["fit_seasons"] == [2015, 2024]
+        bad = client.post("/api/v1/backtest", json={"seasons": [2015], "n_scenarios": 100})
+        assert bad.status_code == 422 and "season 2015 has no season before it" in bad.json()["detail"][0]
+        bad = client.post("/api/v1/backtest", json={"seasons": [-1], "n_scenarios": 100})
+        assert bad.status_code == 422 and "no races in season(s) -1" in bad.json()["detail"][0]
+        # a run id of the other kind is unknown to these routes
+        assert client.get(f"/api/v1/optimize/{run_id}/result").status_code == 404
+        assert client.get(f"/api/v1/optimize/{run_id}/status").status_code == 404
 
 
 def test_health_docs_limits_cors(tmp_path):

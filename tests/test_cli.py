@@ -10,16 +10,16 @@ import pytest
 PITWALL = str(Path(sys.executable).with_name("pitwall"))
 
 
-def run(*args, **kw):
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([PITWALL, *args], capture_output=True, text=True, timeout=120, env=env, **kw)
+def run(*args, env_extra=None, **kw):
+    env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
+    return subprocess.run([PITWALL, *args], capture_output=True, text=True, timeout=300, env=env, **kw)
 
 
 def test_data_check_reports_coverage():
     out = run("data", "check")
     assert out.returncode == 0, out.stderr
-    assert "seasons 2015-2024: 360 races" in out.stdout
-    assert "loop data (fastest laps): 2019-2024" in out.stdout
+    assert "seasons 2015-2025: 396 races" in out.stdout
+    assert "loop data (fastest laps): 2019-2025; practice: 119 races" in out.stdout
     assert "integrity: ok" in out.stdout
     assert "Checking races" in out.stderr  # the progress bar
 
@@ -28,27 +28,8 @@ def test_data_check_json():
     out = run("data", "check", "--json")
     assert out.returncode == 0
     report = json.loads(out.stdout)
-    assert report["seasons"] == "2015-2024" and report["rows"]["results"] == 13972 and report["failures"] == []
-
-
-def test_data_check_fails_on_integrity(tmp_path):
-    """A newer-season file whose grid has a duplicate start fails the check (exit 1), naming the race."""
-    res = pd.read_parquet(Path(__file__).resolve().parents[1] / "data" / "results.parquet")
-    s = res[res["Season"] == 2024].copy()
-    s["Season"] = 2025
-    s.loc[s.index[0], "Start"] = s.loc[s.index[1], "Start"]
-    f = tmp_path / "cup_2025.csv"
-    s.to_csv(f, index=False)
-    out = run("data", "check", "--extra-results", str(f))
-    assert out.returncode == 1
-    assert "race 2025-1: Start is not a permutation" in out.stderr
-
-
-def test_data_check_bad_extra_file(tmp_path):
-    f = tmp_path / "x.csv"
-    f.write_text("a,b\n1,2\n")
-    out = run("data", "check", "--extra-results", str(f))
-    assert out.returncode == 1 and "missing column(s)" in out.stderr
+    assert report["seasons"] == "2015-2025" and report["rows"]["results"] == 15341 and report["failures"] == []
+    assert report["laps_led_slips"] == ["2016-18 (-1)", "2023-19 (+1)", "2024-16 (+1)", "2025-1 (+1)"]
 
 
 def test_simulate_race_writes_scenarios(tmp_path):
@@ -73,9 +54,14 @@ def test_simulate_salary_file_and_errors(tmp_path):
     r = run("simulate", "--slate", str(salaries), "--track", "bristol", "--scenarios", "1000")
     assert r.returncode == 0, r.stderr
     assert "estimated starting positions (from skill): 37 drivers" in r.stdout
-    copy = tmp_path / "DKSalaries.csv"  # not a shipped file: no manifest, so no track
+    copy = tmp_path / "DKSalaries.csv"  # not a shipped file: its Game Info date finds the race on the schedule
     copy.write_bytes(salaries.read_bytes())
     r = run("simulate", "--slate", str(copy), "--scenarios", "1000")
+    assert r.returncode == 0 and "matched the 2026 schedule: race 8, Food City 500 at Bristol Motor Speedway" in r.stdout
+    undated = tmp_path / "undated" / "DKSalaries.csv"  # no date anywhere: no track either
+    undated.parent.mkdir()
+    undated.write_text(salaries.read_text().replace(" 04/12/2026", ""))
+    r = run("simulate", "--slate", str(undated), "--scenarios", "1000")
     assert r.returncode == 1 and "the slate has no track" in r.stderr
     r = run("simulate", "--slate", str(salaries), "--scenarios", "1000")
     assert r.returncode == 0 and "Bass Pro Shops 500" in r.stdout
@@ -126,22 +112,27 @@ def test_optimize_salary_file(tmp_path):
     assert r.returncode == 1 and "no salary for 38 driver(s)" in r.stderr
 
 
-def test_backtest_command(tmp_path):
+def test_backtest_command(tmp_path, fits_dir):
+    """Rolling origin from the command line: 2025 forecast by the model fitted on 2015-2024
+    (fitted once per state directory; the shared test state has it)."""
     rep, page, md = tmp_path / "report.json", tmp_path / "report.html", tmp_path / "calibration.md"
-    r = run("backtest", "--seasons", "2024", "--track-type", "road", "--scenarios", "300", "--seed", "1",
-            "--json", str(rep), "--html", str(page), "--markdown", str(md))
+    r = run("backtest", "--seasons", "2025", "--track-type", "road", "--scenarios", "300", "--seed", "1",
+            "--json", str(rep), "--html", str(page), "--markdown", str(md), env_extra={"PITWALL_STATE_DIR": str(fits_dir)})
     assert r.returncode == 0, r.stderr
-    assert "5 races" in r.stdout and "Backtesting 2024" in r.stderr
+    assert "6 races" in r.stdout and "Backtesting 2025-2025" in r.stderr
     assert "…" not in r.stdout and "PIT 50/80/95" in r.stdout  # the full table, even in a pipe
+    assert "fitted on 2015-2024" in r.stdout  # each season's model, by hash and fit seasons
     report = json.loads(rep.read_text())
     assert {"crps", "log_score", "mae", "rank_mae", "coverage", "pit_coverage", "dk_points_crps"} <= set(report["model"])
+    assert report["settings"]["rolling_origin"] and list(report["by_season"]) == ["2025"]
     text = page.read_text()
     assert "<script src=" not in text and "plotly" in text.lower()  # plotly.js is inside: opens offline
     doc = md.read_text()
-    assert "| all |" in doc and "pitwall backtest --seasons 2024" in doc
+    assert "| all |" in doc and "pitwall backtest --seasons 2025" in doc and "fitted on 2015-2024" in doc
     assert (tmp_path / "img").exists()
-    r = run("backtest", "--seasons", "2020-2022")
-    assert r.returncode == 1 and "overlap the model's fit seasons" in r.stderr
+    assert list((fits_dir / "backtests").glob("*-2025-2025-road-300-1.json"))  # kept for the calibration metrics
+    r = run("backtest", "--seasons", "2015")
+    assert r.returncode == 1 and "season 2015 has no season before it" in r.stderr
 
 
 def test_tables_in_a_pipe_keep_every_cell():

@@ -4,17 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data import DATA_DIR, DataError, ExtraFiles, History, integrity_report, parse_race_id
+from engine.data import DATA_DIR, DataError, History, integrity_report, parse_race_id
 from engine.names import NameIndex, name_key
 
 
-def test_coverage_2015_2024(history):
+def test_coverage_2015_2025(history):
     coverage, failures = integrity_report(history)
     assert failures == []
-    assert coverage["seasons"] == "2015-2024"
-    assert coverage["races"] == 360 and set(coverage["races_per_season"].values()) == {36}
-    assert coverage["loop_seasons"] == "2019-2024"
-    assert coverage["rows"]["results"] == 13972
+    assert coverage["seasons"] == "2015-2025"
+    assert coverage["races"] == 396 and set(coverage["races_per_season"].values()) == {36}
+    assert coverage["loop_seasons"] == "2019-2025"
+    assert coverage["rows"]["results"] == 15341 and coverage["practice_races"] == 119
 
 
 def test_finish_and_start_are_permutations(history):
@@ -28,19 +28,20 @@ def test_laps_led_sum_to_race_laps_except_known(history):
     led = history.results.groupby("race_id")["led"].sum()
     laps = history.index.set_index("race_id")["race_laps"].astype(int)
     off = sorted(led.index[led != laps.reindex(led.index)])
-    assert off == ["2016-18", "2018-30", "2023-19", "2024-16"]
+    assert off == ["2016-18", "2018-30", "2023-19", "2024-16", "2025-1"]
     assert int(laps["2018-30"] - led["2018-30"]) == 39
+    assert all(abs(int(led[r] - laps[r])) == 1 for r in off if r != "2018-30")  # feed slips: one lap
 
 
 def test_loop_data_fastest_laps(history):
     loop, idx = history.loop, history.index.set_index("race_id")
-    assert loop["race_id"].nunique() == 216  # every race 2019-2024
+    assert loop["race_id"].nunique() == 252  # every race 2019-2025
     per_race = loop.groupby("race_id")["fastest_laps"].sum()
     laps = idx.loc[per_race.index, "race_laps"].astype(int)
     assert (per_race <= laps).all()
     assert (per_race / laps).median() > 0.7  # green-flag laps only: most, never all, of the laps
     assert (loop["fastest_laps"] >= 0).all()
-    # 2022-2024 are the official feed: one loop row per result row
+    # 2022-2025 are the official feed: one loop row per result row
     res = history.results[history.results["season"] >= 2022]
     off = loop[loop["season"] >= 2022]
     assert len(off) == len(res)
@@ -93,88 +94,22 @@ def test_every_source_name_resolves(history):
     assert set(loop["driver_id"]) <= set(history.results["driver_id"])
 
 
-def _split_data_dir(tmp_path, last_shipped: int):
-    """A data dir whose shipped results stop at ``last_shipped``; the next season is an extra file."""
-    d = tmp_path / "data"
-    shutil.copytree(DATA_DIR, d)
-    res = pd.read_parquet(d / "results.parquet")
-    idx = pd.read_parquet(d / "race_index.parquet")
-    res[res["Season"] <= last_shipped].to_parquet(d / "results.parquet", index=False)
-    idx[idx["Season"] <= last_shipped].to_parquet(d / "race_index.parquet", index=False)
-    loop = pd.read_parquet(d / "loop.parquet")
-    loop[loop["season"] <= last_shipped].to_parquet(d / "loop.parquet", index=False)
-    newer = tmp_path / f"cup_{last_shipped + 1}.csv"
-    res[res["Season"] == last_shipped + 1].to_csv(newer, index=False)
-    newer_idx = tmp_path / f"index_{last_shipped + 1}.csv"
-    idx[idx["Season"] == last_shipped + 1].to_csv(newer_idx, index=False)
-    return d, newer, newer_idx
+def test_practice_and_qualifying(history):
+    """Pre-race information of 2022 on: practice ranks of the weekend's last session, qualifying speeds."""
+    p = history.practice
+    assert p["season"].min() == 2022 and p["race_id"].nunique() == 119
+    assert set(zip(p["race_id"], p["driver_id"])) <= set(zip(history.results["race_id"], history.results["driver_id"]))
+    assert p["best_lap_rank"].notna().all() and p["avg10_rank"].isna().any()  # a feed may give best laps only
+    q = history.results.loc[history.results["season"] >= 2022, "qual_speed"]
+    assert q.notna().mean() > 0.8 and history.results.loc[history.results["season"] < 2022, "qual_speed"].isna().all()
 
 
-def test_a_newer_season_file_needs_no_code_change(tmp_path, history):
-    """The real 2024 season, handed over as an extra results file in the shipped schema, gives
-    the same history as shipping it (index rows from an extra index file)."""
-    d, newer, newer_idx = _split_data_dir(tmp_path, 2023)
-    h = History.load(ExtraFiles(results=(str(newer),), index=(str(newer_idx),)), data_dir=d)
-    cols = ["race_id", "driver_id", "start", "finish", "led", "status"]
-    pd.testing.assert_frame_equal(h.results[cols], history.results[cols])
-    assert h.seasons[-1] == 2024 and len(h.index) == 360
-
-
-def test_newer_season_without_index_rows(tmp_path):
-    d, newer, _ = _split_data_dir(tmp_path, 2023)
-    h = History.load(ExtraFiles(results=(str(newer),)), data_dir=d)
-    new = h.index[h.index["season"] == 2024]
-    assert len(new) == 36 and new["date"].isna().all()
-    assert new.loc[new["race"] == 1, "track_type"].item() == "superspeedway"
-    assert any("without an index row" in n for n in h.notes)
-
-
-def test_newer_loop_file_in_nascar_schema(tmp_path, history):
-    """Loop data keyed by NASCAR race and driver ids (the official feed's schema) joins by id."""
-    d, newer, newer_idx = _split_data_dir(tmp_path, 2023)
-    loop24 = history.loop[history.loop["season"] == 2024]
-    ids = pd.read_parquet(DATA_DIR / "nascar_driver_ids.parquet")
-    back = {v: k for k, v in zip(ids["nascar_driver_id"], ids["driver"])}
-    idx24 = history.index[history.index["season"] == 2024].set_index("race")
-    raw = pd.DataFrame(
-        {
-            "race_id": idx24.loc[loop24["race"], "nascar_race_id"].astype(int).to_numpy(),
-            "driver_id": [back[n] for n in loop24["driver"]],
-            "fast_laps": loop24["fastest_laps"].to_numpy(),
-            "lead_laps": loop24["laps_led"].to_numpy(),
-            "laps": loop24["laps"].to_numpy(),
-        }
-    )
-    f = tmp_path / "misc_2024.csv"
-    raw.to_csv(f, index=False)
-    h = History.load(ExtraFiles(results=(str(newer),), index=(str(newer_idx),), loop=(str(f),)), data_dir=d)
-    got = h.loop[h.loop["season"] == 2024].sort_values(["race_id", "driver_id"])
-    want = loop24.sort_values(["race_id", "driver_id"])
-    assert got["fastest_laps"].tolist() == want["fastest_laps"].tolist()
-    _, failures = integrity_report(h)
-    assert failures == []
-
-
-def test_extra_file_errors_name_the_problem(tmp_path):
-    bad = tmp_path / "bad.csv"
-    pd.DataFrame({"Season": [2025], "Race": [1]}).to_csv(bad, index=False)
-    with pytest.raises(DataError, match=r"bad.csv: missing column\(s\) Track, Name"):
-        History.load(ExtraFiles(results=(str(bad),)))
-    dup = tmp_path / "dup.csv"
-    pd.read_parquet(DATA_DIR / "results.parquet").query("Season == 2024 and Race == 3").to_csv(dup, index=False)
-    with pytest.raises(DataError, match="duplicate rows"):
-        History.load(ExtraFiles(results=(str(dup),)))
-    with pytest.raises(DataError, match="file not found"):
-        History.load(ExtraFiles(results=(str(tmp_path / "nope.csv"),)))
-
-
-def test_integrity_failure_is_reported(tmp_path):
-    d, newer, newer_idx = _split_data_dir(tmp_path, 2023)
-    res = pd.read_csv(newer)
-    res.loc[res.index[0], "Finish"] = res.loc[res.index[1], "Finish"]  # two drivers share a position
-    res.to_csv(newer, index=False)
-    with pytest.raises(DataError, match="nothing was loaded: race 2024-1: Finish is not a permutation"):
-        History.load(ExtraFiles(results=(str(newer),), index=(str(newer_idx),)), data_dir=d)
+def test_schedule_covers_the_coming_season(history):
+    sched = history.schedule
+    assert set(sched["season"]) == set(range(2015, 2027)) and (sched["season"] == 2026).sum() == 36
+    assert sched["track_id"].notna().all()
+    day = sched[(sched["season"] == 2026) & (sched["race"] == 8)].iloc[0]
+    assert day["track_id"] == "bristol" and str(day["date"].date()) == "2026-04-12"
 
 
 def test_race_ids(history):
@@ -200,5 +135,6 @@ def test_field_size_rule_holds_for_every_shipped_race(history):
     rule = {r.race_id: race_field_size(r.season, r.track_id, r.race, r.race_name)[0] for r in idx.itertuples()}
     over = [(rid, int(n)) for rid, n in zip(idx["race_id"], idx["field_size"]) if n > rule[rid]]
     assert over == []
-    assert idx.loc[idx["season"] == 2015, "field_size"].max() == 43 and idx.loc[idx["season"] > 2015, "field_size"].max() == 40
+    assert idx.loc[idx["season"] == 2015, "field_size"].max() == 43 and idx.loc[idx["season"].between(2016, 2024), "field_size"].max() == 40
+    assert idx.loc[idx["race_id"] == "2025-1", "field_size"].item() == 41  # the first Daytona 500 with an open exemption
     assert race_field_size(2026, "daytona", None, "DAYTONA 500")[0] == 41 and race_field_size(2026, "daytona", 17, "Coke Zero Sugar 400")[0] == 40

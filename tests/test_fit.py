@@ -91,11 +91,13 @@ def test_the_check_catches_a_wrong_model(held_back, history):
     assert any("dnf_rate" in v for v in violations(obs, sim))
 
 
-def test_shipped_parameters_are_a_fit_of_2015_2021():
+def test_shipped_parameters_are_a_fit_of_every_shipped_season():
+    from engine.fit import FitSettings
     from engine.scenarios import PARAMS_FILE
 
     raw = json.loads(PARAMS_FILE.read_text())
-    assert raw["fit_seasons"] == list(range(2015, 2022)) and raw["held_back"] == []
+    assert raw["fit_seasons"] == list(range(2015, 2026)) and raw["held_back"] == []
+    assert raw["method_hash"] == FitSettings().method_hash  # the shipped method
     assert set(raw["types"]) == {"superspeedway", "intermediate", "large_oval", "one_mile_flat_or_concrete", "short", "road", "dirt"}
     assert raw["types"]["dirt"]["fitted_on"] == ["dirt", "short"]
     for spec in raw["assumptions"].values():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import engine.slates as slates
-from engine.data import History
+from engine.data import DATA_DIR, History
 from engine.slates import build_slate, derive_driver_params
 
 
@@ -42,7 +42,11 @@ def _scramble_from(history: History, season: int, race: int, seed: int = 0) -> H
     idx = history.index.copy()
     imask = (idx["season"] > season) | ((idx["season"] == season) & (idx["race"] >= race))
     idx.loc[imask, "race_laps"] = 999
-    return History(res, idx, loop, history.tracks, history.names)
+    prac = history.practice.copy()  # the race's own practice is pre-race information; later races' is scrambled
+    pmask = (prac["season"] > season) | ((prac["season"] == season) & (prac["race"] > race))
+    prac.loc[pmask, "best_lap_rank"] = rng.permutation(prac.loc[pmask, "best_lap_rank"].to_numpy(copy=True))
+    return History(res, idx, loop, history.tracks, history.names, practice=prac, schedule=history.schedule,
+                   aliases=history.aliases, driver_ids=history.driver_ids)
 
 
 @pytest.mark.parametrize("rid", ["2016-5", "2019-1", "2022-10", "2024-30"])
@@ -81,3 +85,36 @@ def test_params_empty_history(history):
     empty = history.before(2015, 1)
     p = derive_driver_params(empty, ["kyle-larson"], "short")
     assert p.loc["kyle-larson", "history_races"] == 0
+
+
+def test_a_salary_file_finds_its_race_on_the_schedule(history):
+    """A DKSalaries.csv's date names the race: track, round and race length without --track."""
+    from engine.salaries import read_salary_file
+    from engine.slates import game_date, slate_from_salaries
+
+    sf = read_salary_file(DATA_DIR / "salaries" / "dk_2026-04-12_race08_bristol.csv")
+    s = slate_from_salaries(sf, history, date=game_date(sf.game_info))
+    assert s.track_id == "bristol" and s.season == 2026 and s.race == 8
+    assert "matched the 2026 schedule: race 8, Food City 500 at Bristol Motor Speedway on 2026-04-12" in s.notes
+    assert all(d.start_position is None for d in s.drivers)  # 2026 race 8 has no results in the data: the grid is estimated
+
+
+def test_a_known_grid_is_used_and_non_starters_marked_out(history):
+    """When the race's results are in the history, its grid (set by qualifying) is pre-race
+    information: the slate takes it, and salary drivers who did not start are out."""
+    from engine.salaries import read_salary_file
+    from engine.scenarios import prepare, simulate
+    from engine.slates import slate_from_salaries
+
+    sf = read_salary_file(DATA_DIR / "salaries" / "dk_2026-04-12_race08_bristol.csv")
+    s = slate_from_salaries(sf, history, date="2025-04-13")  # the 2025 spring Bristol race, in the history
+    real = history.results[history.results["race_id"] == "2025-9"].set_index("driver_id")["start"]
+    started = [d for d in s.drivers if not d.out]
+    assert all(d.start_position == real[d.driver_id] for d in started) and "start_position" not in started[0].estimated
+    assert sorted(d.name for d in s.drivers if d.out) == ["Chad Finchum", "Connor Zilisch", "Justin Allgaier"]
+    assert s.field_size == len(real) == 39
+    assert any(n.startswith("starting grid from race 2025-9") for n in s.notes)
+    inp = prepare(s)
+    assert inp.n_field == 39 and inp.fillers == 39 - len(started) and not inp.qualifying_draws  # missing starters: field cars
+    sims = simulate(inp, 200, 1)
+    assert not sims.qualified[:, [i for i, d in enumerate(s.drivers) if d.out]].any()

@@ -43,9 +43,8 @@ def main(src: Path) -> None:
     (OUT / "reference").mkdir(exist_ok=True)
     (OUT / "salaries").mkdir(exist_ok=True)
 
-    # results, as shipped by kyleGrealis/nascaR.data (2015-2024), same schema
+    # 2015-2024 results from kyleGrealis/nascaR.data, normalized to the canonical schema
     raw = pd.read_csv(src / "nascar_data_kylegrealis/cup_series_2015_2024.csv")
-    raw.to_parquet(OUT / "results.parquet", index=False)
     aliases = D.load_name_aliases(OUT)
     names = NameIndex(sorted(set(raw["Driver"])), aliases)
     results = D.normalize_results(raw, "results", names)
@@ -55,9 +54,8 @@ def main(src: Path) -> None:
     misc = pd.read_csv(src / "nascar_api_joeah99/cup-misc.csv")
     sch = misc.groupby("race_id")["sch_laps"].first()
     idx["sch_laps"] = idx["nascar_race_id"].map(sch).astype("Int64")
-    idx.to_parquet(OUT / "race_index.parquet", index=False)
     lookup = D.track_lookup(D.load_track_ids(OUT))
-    index = D.normalize_index(idx, "race_index", lookup)
+    index = D.normalize_index(idx, "race_index", lookup)[D.INDEX_COLUMNS]
 
     # NASCAR driver ids -> canonical names (two NASCAR results feeds)
     js = pd.read_csv(src / "nascar_api_johnschwenck/cup_race_results_2014_2024.csv", encoding="utf-8-sig")
@@ -67,9 +65,7 @@ def main(src: Path) -> None:
     ).drop_duplicates("driver_id")
     ids["driver"] = [names.canonical(n) or n for n in ids["driver_fullname"]]
     ids = ids.rename(columns={"driver_id": "nascar_driver_id", "driver_fullname": "feed_name"})
-    ids[["nascar_driver_id", "driver", "feed_name"]].sort_values("nascar_driver_id").to_parquet(
-        OUT / "nascar_driver_ids.parquet", index=False
-    )
+    ids = ids[["nascar_driver_id", "driver", "feed_name"]].sort_values("nascar_driver_id").reset_index(drop=True)
     id_map = dict(zip(ids["nascar_driver_id"].astype(int), ids["driver"]))
 
     # loop data: official NASCAR loop feed 2022-2024; zax-lab race logs 2019-2021
@@ -78,15 +74,126 @@ def main(src: Path) -> None:
     compare = official.merge(zax, on=["season", "race", "driver"], suffixes=("", "_zax"))
     agree = (compare["fastest_laps"] == compare["fastest_laps_zax"]).mean()
     print(f"loop 2022-2024: zax-lab fastest laps equal the official feed on {agree:.1%} of {len(compare)} rows")
-    loop = pd.concat([zax[zax["season"] <= 2021], official], ignore_index=True)
-    loop = D.finalize_loop(loop)
-    loop.to_parquet(OUT / "loop.parquet", index=False)
-    print(f"loop rows {len(loop)}; races {loop.groupby(['season', 'race']).ngroups}")
+    loop = D.finalize_loop(pd.concat([zax[zax["season"] <= 2021], official], ignore_index=True))
 
+    # qualifying speeds and practice 2022-2024 from the official feed, joined by NASCAR ids
+    results = qualifying_speeds(results, jr, index, id_map)
+    practice = feed_practice(src / "nascar_api_joeah99/cup-practice.csv", index, id_map, results)
+
+    index = complete_index(index, results)
+    write_tables(results, index, loop, practice, ids)
     tracks(src, index).to_parquet(OUT / "tracks.parquet", index=False)
+    schedule(src, index, pd.read_csv(src / "derived/cup_race_index_2025.csv"))
+
+    # 2025: the season's NASCAR feed files, read by the same code as `pitwall data add`
+    from engine.importers import import_files
+
+    history = D.History.load(OUT, state_dir=False)
+    season = src / "nascar_api_joeah99/season_2025"
+    imp = import_files([season / "cup-results.csv", season / "cup-misc.csv", season / "cup-practice.csv"], history)
+    for line in imp.report:
+        print(f"2025: {line}")
+    check_2025(imp, pd.read_csv(src / "derived/cup_race_index_2025.csv"), lookup)
+    ids["learned_from"] = "results feeds 2014-2024"
+    ids = pd.concat([ids, imp.driver_ids.assign(learned_from="2025 results (data add)")], ignore_index=True)
+    ids = ids.sort_values("nascar_driver_id").reset_index(drop=True)
+    write_tables(pd.concat([results, imp.results], ignore_index=True), pd.concat([index, imp.index], ignore_index=True),
+                 pd.concat([loop, imp.loop], ignore_index=True), pd.concat([practice, imp.practice], ignore_index=True), ids)
+    full = pd.read_parquet(OUT / "race_index.parquet")
+    tracks(src, full).to_parquet(OUT / "tracks.parquet", index=False)
+    print(f"seasons {full['season'].min()}-{full['season'].max()}: {len(full)} races; "
+          f"practice rows {len(pd.read_parquet(OUT / 'practice.parquet'))}")
+
     salaries(src)
     dk_reference(src, names)
     print("data/ rebuilt")
+
+
+def write_tables(results, index, loop, practice, ids) -> None:
+    results[D.RESULT_COLUMNS].sort_values(["season", "race", "finish"]).to_parquet(OUT / "results.parquet", index=False)
+    index[D.INDEX_COLUMNS].sort_values(["season", "race"]).to_parquet(OUT / "race_index.parquet", index=False)
+    loop.sort_values(["season", "race", "driver"]).to_parquet(OUT / "loop.parquet", index=False)
+    practice[D.PRACTICE_COLUMNS].sort_values(["season", "race", "driver"]).to_parquet(OUT / "practice.parquet", index=False)
+    ids.to_parquet(OUT / "nascar_driver_ids.parquet", index=False)
+
+
+def complete_index(index: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Field size and race laps of every race from its results."""
+    per = results.groupby("race_id").agg(n=("driver", "size"), laps=("laps", "max"))
+    index = index.copy()
+    index["field_size"] = index["field_size"].fillna(index["race_id"].map(per["n"])).astype("Int64")
+    index["race_laps"] = index["race_laps"].fillna(index["race_id"].map(per["laps"])).astype("Int64")
+    return index
+
+
+def qualifying_speeds(results: pd.DataFrame, feed: pd.DataFrame, index: pd.DataFrame, id_map: dict) -> pd.DataFrame:
+    """The official feed's qualifying speed (2022 on) on the results rows; NaN where there was none."""
+    by_nascar = index.dropna(subset=["nascar_race_id"]).set_index(index["nascar_race_id"].dropna().astype(int))["race_id"]
+    f = feed[feed["finishing_status"].notna()].copy()
+    f["race_id"] = f["race_id"].map(by_nascar)
+    f["driver"] = f["driver_id"].map(id_map)
+    speed = f.dropna(subset=["race_id", "driver"]).set_index(["race_id", "driver"])["qualifying_speed"]
+    speed = speed[~speed.index.duplicated()]
+    out = results.copy()
+    s = pd.Series([speed.get((r, d), np.nan) for r, d in zip(out["race_id"], out["driver"])], index=out.index, dtype=float)
+    out["qual_speed"] = s.where(s > 0)
+    print(f"qualifying speeds on {int(out['qual_speed'].notna().sum())} result rows (2022-2024)")
+    return out
+
+
+def feed_practice(path: Path, index: pd.DataFrame, id_map: dict, results: pd.DataFrame) -> pd.DataFrame:
+    """Practice ranks 2022-2024 (the weekend's last session per race), for drivers who started."""
+    from engine.importers import BLANK_RANK, practice_session_order
+
+    p = pd.read_csv(path)
+    by_nascar = index.dropna(subset=["nascar_race_id"]).set_index(index["nascar_race_id"].dropna().astype(int))
+    p = p[p["race_id"].isin(by_nascar.index)].copy()
+    p["order"] = [practice_session_order(t) for t in p["Title"]]
+    p = p[p["order"] == p.groupby("race_id")["order"].transform("max")]
+    p["driver"] = p["driver_id"].map(id_map)
+    p = p.dropna(subset=["driver"]).drop_duplicates(["race_id", "driver"], keep="last")
+    out = pd.DataFrame({"season": by_nascar.loc[p["race_id"], "season"].to_numpy(), "race": by_nascar.loc[p["race_id"], "race"].to_numpy(),
+                        "race_id": by_nascar.loc[p["race_id"], "race_id"].to_numpy(), "driver": p["driver"].to_numpy(),
+                        "session": p["Title"].to_numpy()})
+    out["driver_id"] = [D.driver_slug(n) for n in out["driver"]]
+    for src_col, dst in (("BestLapRank", "best_lap_rank"), ("Con5LapRank", "avg5_rank"), ("Con10LapRank", "avg10_rank")):
+        v = pd.to_numeric(p[src_col], errors="coerce").to_numpy()
+        out[dst] = np.where((v > 0) & (v < BLANK_RANK), v, np.nan)
+    started = set(zip(results["race_id"], results["driver"]))
+    out = out[[(r, d) in started for r, d in zip(out["race_id"], out["driver"])]]
+    print(f"practice 2022-2024: {len(out)} rows in {out['race_id'].nunique()} races")
+    return out[D.PRACTICE_COLUMNS]
+
+
+def schedule(src: Path, index: pd.DataFrame, index_2025: pd.DataFrame) -> None:
+    """data/schedule.csv: every points race 2015-2025 (from the race indexes) and the published 2026 schedule."""
+    lookup = D.track_lookup(D.load_track_ids(OUT))
+    past = index[["season", "race", "date", "track", "track_id", "race_name"]].copy()
+    y25 = pd.DataFrame({"season": index_2025["Season"], "race": index_2025["Race"], "date": pd.to_datetime(index_2025["race_date"]),
+                        "track": index_2025["Track"], "race_name": index_2025["Name"]})
+    y26 = pd.read_csv(src / "derived/cup_schedule_2026.csv")
+    y26 = pd.DataFrame({"season": y26["Season"], "race": y26["Race"], "date": pd.to_datetime(y26["race_date"]), "track": y26["Track"],
+                        "race_name": y26["Name"]})
+    new = pd.concat([y25, y26], ignore_index=True)
+    new["track_id"] = [lookup.get(str(t).lower()) for t in new["track"]]
+    out = pd.concat([past, new], ignore_index=True).sort_values(["season", "race"])
+    out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
+    missing = out[out["track_id"].isna()]
+    if len(missing):
+        raise SystemExit(f"schedule tracks without an id (add them to data/track_ids.csv): {sorted(set(missing['track']))}")
+    out.to_csv(OUT / "schedule.csv", index=False)
+    print(f"schedule: {len(out)} races, seasons {out['season'].min()}-{out['season'].max()}")
+
+
+def check_2025(imp, derived: pd.DataFrame, lookup: dict) -> None:
+    """The 2025 season read from the feed agrees with the derived race index on every race."""
+    d = derived.rename(columns={"Season": "season", "Race": "race"})
+    m = imp.index.merge(d, on=["season", "race"])
+    assert len(m) == len(d) == 36, (len(m), len(d))
+    assert (m["date"].dt.strftime("%Y-%m-%d") == m["race_date"]).all()
+    assert (m["field_size_x"].astype(int) == m["field_size_y"]).all()
+    assert (m["track_type"] == m["track_type_coarse"]).all(), m.loc[m["track_type"] != m["track_type_coarse"], ["race_id", "track_type", "track_type_coarse"]]
+    print("2025: feed races agree with the derived race index on date, field size and track type")
 
 
 def zax_loop(src: Path, index: pd.DataFrame, results: pd.DataFrame, names: NameIndex) -> pd.DataFrame:
@@ -125,9 +232,14 @@ def zax_loop(src: Path, index: pd.DataFrame, results: pd.DataFrame, names: NameI
     return df.merge(res_keys, on=["season", "race", "driver"])
 
 
+NSHARKEY_TYPES = {"SHORT": "short", "ROAD": "road", "SS": "superspeedway", "INT": "intermediate"}
+
+
 def tracks(src: Path, index: pd.DataFrame) -> pd.DataFrame:
-    """One row per track id: name, length, surface, latest track type, races 2015-2024,
-    typical laps, and the nsharkey configuration priors of the configuration in use last."""
+    """One row per track id: name, length, surface, latest track type, races in the data,
+    typical laps, and the nsharkey configuration priors of the configuration in use last.
+    Tracks on the schedule without a race yet (2026: North Wilkesboro, San Diego) take their
+    length and type from nsharkey's audit; their race length is unknown until they race."""
     ids = D.load_track_ids(OUT)
     latest = index.sort_values(["season", "race"]).groupby("track_id").tail(1).set_index("track_id")
     counts = index.groupby("track_id").size()
@@ -136,12 +248,21 @@ def tracks(src: Path, index: pd.DataFrame) -> pd.DataFrame:
     lookup = D.track_lookup(ids)
     cross["pitwall_track_id"] = [lookup.get(str(n).lower()) for n in cross["feed_track_name"]]
     cross = cross.dropna(subset=["pitwall_track_id"])
-    cross = cross[cross["season_start"] <= 2024].sort_values("season_end").groupby("pitwall_track_id").tail(1)
+    cross = cross.sort_values(["season_start", "season_end"]).groupby("pitwall_track_id").tail(1)
     prior_cols = [c for c in configs.columns if c.endswith("_prior")]
     cfg = configs.drop_duplicates("track_id").set_index("track_id")
     rows = []
     for t in ids.itertuples():
         if t.track_id not in latest.index:
+            match = cross[cross["pitwall_track_id"] == t.track_id]
+            if not len(match) or match["my_type"].iloc[0] not in NSHARKEY_TYPES:
+                continue
+            c = cfg.loc[match["track_id"].iloc[0]]
+            rows.append({"track_id": t.track_id, "track": t.track, "length_mi": float(c["length_mi"]),
+                         "surface": "road" if NSHARKEY_TYPES[match["my_type"].iloc[0]] == "road" else "paved",
+                         "track_type": NSHARKEY_TYPES[match["my_type"].iloc[0]], "races": 0, "latest_race": None,
+                         "latest_race_laps": pd.NA, "config_id": match["track_id"].iloc[0],
+                         **{p: float(c[p]) for p in prior_cols}})
             continue
         lt = latest.loc[t.track_id]
         row = {
@@ -150,7 +271,7 @@ def tracks(src: Path, index: pd.DataFrame) -> pd.DataFrame:
             "length_mi": float(lt["track_length"]),
             "surface": lt["surface"],
             "track_type": lt["track_type"],
-            "races_2015_2024": int(counts.get(t.track_id, 0)),
+            "races": int(counts.get(t.track_id, 0)),
             "latest_race": lt["race_id"],
             "latest_race_laps": int(lt["race_laps"]),
         }
@@ -160,7 +281,9 @@ def tracks(src: Path, index: pd.DataFrame) -> pd.DataFrame:
         for c in prior_cols:
             row[c] = float(cfg.loc[cfg_id, c]) if cfg_id in cfg.index else np.nan
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["latest_race_laps"] = out["latest_race_laps"].astype("Int64")
+    return out
 
 
 def salaries(src: Path) -> None:

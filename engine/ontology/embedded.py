@@ -12,11 +12,20 @@ from engine.data import DATA_DIR
 from engine.ontology.model import TABLES, Ontology, SlateFacts
 
 
+def default_root() -> Path:
+    """The ontology in use: the state directory's (built after `pitwall data add`) when there is
+    one, else the shipped data/ontology."""
+    from engine.settings import get_settings
+
+    mine = Path(get_settings().state_dir) / "ontology"
+    return mine if (mine / "races.parquet").exists() else DATA_DIR / "ontology"
+
+
 class EmbeddedOntology:
     backend = "embedded"
 
-    def __init__(self, root: Path | str = DATA_DIR / "ontology"):
-        self.root = Path(root)
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_root()
         self._cache: Ontology | None = None
 
     def describe(self) -> str:

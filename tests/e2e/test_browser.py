@@ -135,7 +135,7 @@ def test_edit_optimize_download(browser_page, server):
     shot(page, "4-scenarios")
 
     nav(page, "Calibration")
-    page.get_by_text("108 races").first.wait_for()
+    page.get_by_text("144 races").first.wait_for()
     page.wait_for_timeout(1500)
     shot(page, "5-calibration")
     (OUT / "browser-test.txt").write_text(f"open -> edit -> run -> lineups: {elapsed:.1f} s\n")
