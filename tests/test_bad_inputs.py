@@ -73,9 +73,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["dir"].mkdir()
     f["csv_as_parquet"] = d / "results.parquet"
     f["csv_as_parquet"].write_bytes(BRISTOL.read_bytes())
-    # a real season in nascaR.data's layout (2024), relabelled 2027: a season no schedule or shipped data holds
-    res = pd.read_csv(ROOT.parent / "shared" / "data" / "nascar_data_kylegrealis" / "cup_series_2015_2024.csv")
-    season = res[res["Season"] == 2024].copy()
+    # a real season in nascaR.data's layout (2025), relabelled 2027: a season no schedule or shipped data holds
+    season = pd.read_csv(ROOT / "tests" / "fixtures" / "season_2025" / "cup_series_2025.csv")
     season["Season"] = 2027
     bad_race = season.copy().astype({"Race": object})
     bad_race.loc[bad_race.index[3], "Race"] = "three"

@@ -1,7 +1,7 @@
 """`pitwall data add`: a season from the files users download, onto a store of shipped seasons.
 
 The split tests hold back the real 2025 season (the shipped data is cut at 2024 in a copy of
-data/) and add it again from the real files of ../shared/data as a user downloads them."""
+data/) and add it again from the real files a user downloads (tests/fixtures/season_2025)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ import pytest
 from engine.data import DATA_DIR, DataError, History, integrity_report
 from engine.importers import add_to_store
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-FEED = SHARED / "nascar_api_joeah99" / "season_2025"
-NASCAR_DATA = SHARED / "nascar_data_kylegrealis" / "cup_series_2025.csv"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "season_2025"  # the real files, as downloaded (fixtures/README.md)
+FEED = FIXTURES
+NASCAR_DATA = FIXTURES / "cup_series_2025.csv"
 MEXICO = {"autodromo hermanos rodriguez": "road"}  # what --track-type "Autodromo Hermanos Rodriguez=road" passes
-pytestmark = pytest.mark.skipif(not FEED.exists(), reason=f"{FEED} holds the season files a user downloads")
 
 
 def store_digest(state: Path) -> str:
