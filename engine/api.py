@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+
+import pandas as pd
 import threading
 import time
 import uuid
@@ -27,12 +29,15 @@ from pydantic import Field, HttpUrl
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import Headers
 
 from engine import __version__
 from engine.contracts import (MAX_POOL, Contract, DriverConstraintsRequest, DriverSelection, OptimizationStatus,
                               OptimizeRequest, OptimizeResponse, ScenarioDiagnostics, Slate, SlateDriver, describe_error_list)
-from engine.jobs import FINISHED, JobRunner, JobStore
+from engine.backtest import check_backtest
+from engine.jobs import FINISHED, make_runner
+from engine.pipeline import OptimizeSettings
+from engine.service import backtest_cache_key, backtest_job, optimize_job
 from engine.settings import Settings, get_settings
 from engine.webhooks import WebhookPolicy, WebhookRefused, deliver
 
@@ -82,6 +87,15 @@ class BacktestRequest(Contract):
     webhook_url: HttpUrl | None = None
 
 
+class ClusterInfo(Contract):
+    scheduler: str | None = Field(description="address of the Dask scheduler (None until the local cluster has started)")
+    local: bool = Field(description="the embedded local cluster (not PITWALL_DASK_SCHEDULER)")
+    ready: bool = Field(description="connected: jobs start at once")
+    workers: int | None = None
+    dashboard: str | None = Field(default=None, description="the Dask dashboard, when bokeh is installed")
+    error: str | None = Field(default=None, description="why the cluster cannot be used, naming its address")
+
+
 class Health(Contract):
     version: str
     model_hash: str
@@ -91,28 +105,52 @@ class Health(Contract):
     neo4j_reachable: bool | None
     neo4j_detail: str | None = None
     jobs_interrupted_at_start: int
+    cluster: ClusterInfo | None = Field(default=None, description="the Dask cluster the jobs run on")
 
 
 class ErrorBody(Contract):
     detail: Any
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """413 for request bodies over the configured size (Content-Length or streamed)."""
+class BodyLimit:
+    """413 for request bodies over the configured size (Content-Length or streamed). A pure ASGI
+    middleware: the body is read once and handed on, no extra task per request."""
 
     def __init__(self, app, max_bytes: int):
-        super().__init__(app)
-        self.max_bytes = max_bytes
+        self.app, self.max_bytes = app, max_bytes
 
-    async def dispatch(self, request: Request, call_next):
-        length = request.headers.get("content-length")
+    def _too_big(self, size: str) -> JSONResponse:
+        return JSONResponse({"detail": f"request body of {size} bytes is over the {self.max_bytes} byte limit"}, 413)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = Headers(scope=scope).get("content-length")
         if length and length.isdigit() and int(length) > self.max_bytes:
-            return JSONResponse({"detail": f"request body of {length} bytes is over the {self.max_bytes} byte limit"}, 413)
-        if request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if len(body) > self.max_bytes:
-                return JSONResponse({"detail": f"request body of {len(body)} bytes is over the {self.max_bytes} byte limit"}, 413)
-        return await call_next(request)
+            return await self._too_big(length)(scope, receive, send)
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_big(f"more than {self.max_bytes}")(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        body, handed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -132,22 +170,25 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
     return JSONResponse({"detail": messages, "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]}, 422)
 
 
-class RateLimit(BaseHTTPMiddleware):
-    """Per-client moving-window rate limit (the limits library); 429 with Retry-After."""
+class RateLimit:
+    """Per-client moving-window rate limit (the limits library); 429 with Retry-After (pure ASGI)."""
 
     def __init__(self, app, per_minute: int):
-        super().__init__(app)
+        self.app = app
         self.item = RateLimitItemPerMinute(per_minute)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    async def dispatch(self, request: Request, call_next):
-        client = request.client.host if request.client else "unknown"
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        client = scope["client"][0] if scope.get("client") else "unknown"
         if not self.limiter.hit(self.item, client):
             reset, _ = self.limiter.get_window_stats(self.item, client)
             retry = max(1, int(reset - time.time()) + 1)
-            return JSONResponse({"detail": f"rate limit of {self.item.amount} requests per minute exceeded; retry in {retry} s"},
-                                429, headers={"Retry-After": str(retry)})
-        return await call_next(request)
+            response = JSONResponse({"detail": f"rate limit of {self.item.amount} requests per minute exceeded; retry in {retry} s"},
+                                    429, headers={"Retry-After": str(retry)})
+            return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class Service:
@@ -160,8 +201,7 @@ class Service:
 
         self.settings = settings
         self.webhooks = WebhookPolicy(tuple(settings.webhook_allow))
-        self.runner = JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers, on_finish=self._notify,
-                                retention_days=settings.job_retention_days)
+        self.runner = make_runner(settings, on_finish=self._notify)
         self.tracks = load_tracks().set_index("track_id")
         self.history = History.load(state_dir=settings.state_dir)
         self.repository, self.ontology_notice = open_with_fallback(settings)
@@ -190,28 +230,13 @@ class Service:
     def slate_of(self, req: ApiOptimizeRequest) -> Slate:
         cfg = req.scenario_config
         track = self.tracks.loc[cfg.track_id]
+        laps = cfg.race_length or (None if pd.isna(track["latest_race_laps"]) else int(track["latest_race_laps"]))
+        if laps is None:
+            raise ValueError(f"scenario_config.race_length: track {cfg.track_id!r} has no race yet, so its race length is "
+                             "unknown: give it")
         return Slate(slate_id=req.slate_id, site=req.site, track_id=cfg.track_id, track_type=str(track["track_type"]),
-                     race_length=cfg.race_length or int(track["latest_race_laps"]), salary_cap=req.salary_cap,
+                     race_length=laps, salary_cap=req.salary_cap,
                      drivers=[SlateDriver.model_validate(d.model_dump()) for d in req.drivers])
-
-
-def optimize_response(run, run_id: str, calibration_enabled: bool) -> dict:
-    """OptimizeResponse from a completed run: the best lineup, diagnostics of the simulated races
-    for that lineup, calibration metrics from the backtest (null when disabled)."""
-    p = run.portfolio.problem
-    best = run.portfolio.lineups[0]
-    points = run.points.mean(axis=0)
-    members = sorted(best.members, key=lambda i: -points[i])
-    lineup = [DriverSelection(driver_id=p.ids[i], name=p.names[i], salary=int(p.salary[i]), projected_points=round(float(points[i]), 2),
-                              position=k + 1) for k, i in enumerate(members)]
-    sim_cols = [run.inputs.driver_ids.index(p.ids[i]) for i in best.members]
-    diag = run.scenarios.diagnostics(sim_cols).model_dump()
-    diag["calibration_metrics"] = run.calibration if calibration_enabled else None
-    return OptimizeResponse(
-        lineup=lineup, total_projected_points=round(best.mean, 2), total_salary=best.salary,
-        scenario_diagnostics=ScenarioDiagnostics.model_validate(diag), run_id=run_id, status="completed",
-        constraint_spec_hash=run.spec.spec_hash,
-    ).model_dump(mode="json")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -222,6 +247,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app):
         yield
         service.runner.cancel_all()  # running jobs stop; the pool stays usable if the app starts again
+        if service.runner.cluster is not None:
+            service.runner.cluster.close()  # the local cluster stops by itself once no process is connected
 
     # FastAPIOffline serves /docs (Swagger UI) and /redoc from files shipped in the package: no CDN
     app = FastAPIOffline(title="Pitwall API", version=__version__, lifespan=lifespan,
@@ -267,16 +294,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @router.post("/optimize", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
-    def post_optimize(req: ApiOptimizeRequest):
-        from engine.pipeline import OptimizeSettings, run_optimize
-
+    async def post_optimize(req: ApiOptimizeRequest):
+        # on the event loop: a few milliseconds of checks and one insert (no simulation here); a
+        # thread-pool handler would wait for two pool hops behind the status polls under load
         if req.scenario_config.track_id not in service.tracks.index:
             known = ", ".join(sorted(service.tracks.index))
             return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r}; known: {known}"]}, 422)
         refused = service.check_webhook(req.webhook_url)
         if refused:
             return refused
-        slate = service.slate_of(req)
+        try:
+            slate = service.slate_of(req)
+        except ValueError as exc:
+            return JSONResponse({"detail": [str(exc)]}, 422)
         seed = req.random_seed if req.random_seed is not None else int.from_bytes(os.urandom(4), "little")
         try:
             opts = OptimizeSettings(site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios,
@@ -284,20 +314,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     min_exposure=req.min_exposure, max_exposure=req.max_exposure)
         except ValueError as exc:
             return JSONResponse({"detail": [str(exc)]}, 422)
-        calibration = req.scenario_config.calibration_enabled
         run_id = str(uuid.uuid4())
-
-        def work(progress, cancel):
-            run = run_optimize(slate, opts, service.repository, progress=progress, cancel=cancel, config=req.scenario_config,
-                               calibration=calibration)
-            return {"response": optimize_response(run, run_id, calibration), "summary": run.summary()}, run
-
-        service.runner.submit("optimize", work, run_id=run_id, request=req.model_dump(mode="json"),
+        plan = optimize_job(slate, opts, service.settings, req.scenario_config.calibration_enabled, config=req.scenario_config,
+                            response_id=run_id)
+        service.runner.submit("optimize", plan, run_id=run_id, request=req.model_dump(mode="json"),
                               webhook=str(req.webhook_url) if req.webhook_url else None)
         return JobStatus(run_id=run_id, status="pending", progress=0.0, error=None)
 
     @router.get("/optimize/{run_id}/status", **status_doc, responses=not_found)
-    def optimize_status(run_id: str):
+    async def optimize_status(run_id: str):  # one indexed read of the WAL store: answered on the event loop
         return status_or_404(run_id, "optimize")
 
     @router.get("/optimize/{run_id}/result", response_model=OptimizeResponse, responses={
@@ -313,9 +338,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @router.post("/backtest", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request"}})
     def post_backtest(req: BacktestRequest):
-        from engine.backtest import check_backtest
-        from engine.service import backtest_cache_key, backtest_work
-
         refused = service.check_webhook(req.webhook_url)
         if refused:
             return refused
@@ -324,13 +346,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ValueError as exc:
             return JSONResponse({"detail": [f"seasons: {exc}"]}, 422)
         key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, service.history)
-        work = backtest_work(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, state_dir=service.settings.state_dir)
-        run_id = service.runner.submit("backtest", work, cache_key=key, request=req.model_dump(mode="json"),
+        plan = backtest_job(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, service.settings.state_dir)
+        run_id = service.runner.submit("backtest", plan, cache_key=key, request=req.model_dump(mode="json"),
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
         return status_or_404(run_id, "backtest")
 
     @router.get("/backtest/{run_id}/status", **status_doc, responses=not_found)
-    def backtest_status(run_id: str):
+    async def backtest_status(run_id: str):  # one indexed read of the WAL store: answered on the event loop
         return status_or_404(run_id, "backtest")
 
     @router.get("/backtest/{run_id}/result", responses={**not_found, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -360,7 +382,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         model = load_params()
         return Health(version=__version__, model_hash=model.hash, model_fit_seasons=model.fit_span, ontology_backend=service.repository.backend, ontology=service.repository.describe(),
-                      neo4j_reachable=reachable, neo4j_detail=detail, jobs_interrupted_at_start=service.runner.interrupted)
+                      neo4j_reachable=reachable, neo4j_detail=detail, jobs_interrupted_at_start=service.runner.interrupted,
+                      cluster=ClusterInfo(**service.runner.cluster.info()) if service.runner.cluster is not None else None)
 
     app.include_router(router)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -215,50 +216,74 @@ def fitted_model(history: History, season: int, settings=None, state_dir: Path |
     return params_from_dict(raw)
 
 
-def _score_races(history: History, races: pd.DataFrame, model: ModelParams, baseline: "StartBaseline", n_scenarios: int,
-                 seed: int, acc: dict, progress: Callable[[], None], cancel: Callable[[], bool] | None) -> None:
-    """Forecast and score races with one model, appending to the accumulators in ``acc``."""
-    for race in races.itertuples():
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled")
-        try:
-            fc = forecast_race(race.race_id, history, model, n_scenarios, seed)
-        except SimulationError as exc:
-            acc["skipped"].append(f"{race.race_id}: {exc}")
-            progress()
-            continue
-        act = actual_outcomes(race.race_id, history, fc.driver_ids)
-        y = act["finish"].to_numpy()
-        f = fc.counts.shape[1]
-        probs = fc.probs
-        pit = C.randomized_pit(probs, y, np.random.default_rng(race_seed(seed + 1, race.race_id)).random(len(y)))
-        acc["pits"].append(pit)
-        rank = predicted_order(probs)
-        uni = np.full((len(y), f), 1.0 / f)
-        sb = baseline.probs(fc.start, f, fc.track_type)
-        row = {
-            "race_id": race.race_id, "season": race.season, "track_type": fc.track_type, "driver_id": fc.driver_ids, "finish": y,
-            "crps": C.crps_positions(probs, y), "log_score": C.log_score_positions(fc.counts, y),
-            "ae_median": np.abs(C.quantile_positions(probs, 0.5) - y), "ae_rank": np.abs(rank - y),
-            "uni_crps": C.crps_positions(uni, y), "uni_log": np.log(uni[:, 0]),
-            "start_crps": C.crps_positions(sb, y), "start_log": np.log(sb[np.arange(len(y)), y - 1]),
-            "start_ae": np.abs(fc.start - y),
-        }
-        dk_known = act["dk"].notna().to_numpy()
-        row["dk_crps"] = np.where(dk_known, C.crps_points(fc.dk, act["dk"].fillna(0).to_numpy()), np.nan)
-        for c in C.LEVELS:
-            k = f"{int(round(100 * c))}"
-            row[f"cov_{k}"] = C.coverage_inclusive(probs, y, c)
-            row[f"pit_cov_{k}"] = C.coverage_pit(pit, c)
-            row[f"dk_cov_{k}"] = np.where(dk_known, C.coverage_points(fc.dk, act["dk"].fillna(0).to_numpy(), c), np.nan)
-        acc["frames"].append(pd.DataFrame(row))
-        cdf = np.cumsum(probs, axis=1)
-        for name, k in C.EVENTS.items():
-            acc["events"][name][0].append(cdf[:, min(k, f) - 1])
-            acc["events"][name][1].append(y <= k)
-        acc["events"]["dnf"][0].append(fc.dnf)
-        acc["events"]["dnf"][1].append(act["dnf"].to_numpy())
-        progress()
+def score_race(history: History, race_id: str, season: int, model: ModelParams, baseline: "StartBaseline", n_scenarios: int,
+               seed: int) -> dict:
+    """Forecast one race with ``model`` and score it against what happened and the baselines:
+    {"race_id", "season", "frame" (one row per driver), "pit", "events"}, or {"race_id",
+    "skipped": reason} when the race cannot be simulated. Pure: the same inputs give the same
+    result in any process (the seed is per race)."""
+    try:
+        fc = forecast_race(race_id, history, model, n_scenarios, seed)
+    except SimulationError as exc:
+        return {"race_id": race_id, "skipped": f"{race_id}: {exc}"}
+    act = actual_outcomes(race_id, history, fc.driver_ids)
+    y = act["finish"].to_numpy()
+    f = fc.counts.shape[1]
+    probs = fc.probs
+    pit = C.randomized_pit(probs, y, np.random.default_rng(race_seed(seed + 1, race_id)).random(len(y)))
+    rank = predicted_order(probs)
+    uni = np.full((len(y), f), 1.0 / f)
+    sb = baseline.probs(fc.start, f, fc.track_type)
+    row = {
+        "race_id": race_id, "season": season, "track_type": fc.track_type, "driver_id": fc.driver_ids, "finish": y,
+        "crps": C.crps_positions(probs, y), "log_score": C.log_score_positions(fc.counts, y),
+        "ae_median": np.abs(C.quantile_positions(probs, 0.5) - y), "ae_rank": np.abs(rank - y),
+        "uni_crps": C.crps_positions(uni, y), "uni_log": np.log(uni[:, 0]),
+        "start_crps": C.crps_positions(sb, y), "start_log": np.log(sb[np.arange(len(y)), y - 1]),
+        "start_ae": np.abs(fc.start - y),
+    }
+    dk_known = act["dk"].notna().to_numpy()
+    row["dk_crps"] = np.where(dk_known, C.crps_points(fc.dk, act["dk"].fillna(0).to_numpy()), np.nan)
+    for c in C.LEVELS:
+        k = f"{int(round(100 * c))}"
+        row[f"cov_{k}"] = C.coverage_inclusive(probs, y, c)
+        row[f"pit_cov_{k}"] = C.coverage_pit(pit, c)
+        row[f"dk_cov_{k}"] = np.where(dk_known, C.coverage_points(fc.dk, act["dk"].fillna(0).to_numpy(), c), np.nan)
+    cdf = np.cumsum(probs, axis=1)
+    events = {name: (cdf[:, min(k, f) - 1], y <= k) for name, k in C.EVENTS.items()}
+    events["dnf"] = (fc.dnf, act["dnf"].to_numpy())
+    return {"race_id": race_id, "season": season, "frame": pd.DataFrame(row), "pit": pit, "events": events}
+
+
+def summarize(scores: list[dict], fits: dict, settings, seasons: tuple[int, ...], track_type: str | None, n_scenarios: int,
+              seed: int, rolling: bool, seconds: float) -> dict:
+    """The backtest report from the scored races (in race order) and each season's model."""
+    done = [r for r in scores if "skipped" not in r]
+    skipped = [r["skipped"] for r in scores if "skipped" in r]
+    if not done:
+        raise ValueError("no race could be simulated: " + "; ".join(skipped))
+    rows = pd.concat([r["frame"] for r in done], ignore_index=True)
+    report = _summary(rows)
+    report["by_track_type"] = {t: _summary(g) for t, g in rows.groupby("track_type")}
+    report["by_season"] = {str(y): _summary(g) for y, g in rows.groupby("season")}
+    report["pit_histogram"] = C.pit_histogram(np.concatenate([r["pit"] for r in done]))
+    report["reliability"] = {k: C.reliability(np.concatenate([r["events"][k][0] for r in done]),
+                                              np.concatenate([r["events"][k][1] for r in done]))
+                             for k in [*C.EVENTS, "dnf"]}
+    last = fits[str(max(int(y) for y in fits))]
+    report["settings"] = {
+        "seasons": list(seasons), "track_type": track_type, "scenarios_per_race": n_scenarios, "seed": seed,
+        "rolling_origin": rolling, "method": settings.to_dict(), "method_hash": settings.method_hash,
+        "fits": fits, "model_fit_seasons": last["fit_seasons"], "model_hash": last["model_hash"],
+        "baseline_seasons": "the fit seasons of each scored season's model", "log_score_smoothing": C.LOG_SMOOTHING,
+    }
+    report["skipped"] = skipped
+    report["seconds"] = round(seconds, 1)
+    return report
+
+
+def fit_meta(model: ModelParams, races: int) -> dict:
+    return {"fit_seasons": [int(model.fit_seasons[0]), int(model.fit_seasons[-1])], "model_hash": model.hash, "races": int(races)}
 
 
 def backtest(
@@ -275,13 +300,14 @@ def backtest(
     cancel: Callable[[], bool] | None = None,
 ) -> dict:
     """Score the simulator and the baselines on every race of ``seasons`` (optionally one track
-    type). Returns the report (JSON-ready; see ``pitwall backtest``).
+    type), in this process. Returns the report (JSON-ready; see ``pitwall backtest``).
 
     Rolling origin (the default): each season is forecast by a model fitted only on the seasons
     before it (``fitted_model``, with ``settings``), and the start baseline is estimated on
     those seasons too, so every season reported is out of sample. Driver form always comes from
     the races before each race. With ``model`` given, that one model scores every season (which
-    must all come after its fit seasons)."""
+    must all come after its fit seasons). engine.jobs runs the same steps as Dask tasks (a fit
+    per season, a task per race) with the same result."""
     from engine.fit import FitSettings
 
     t0 = time.perf_counter()
@@ -289,44 +315,20 @@ def backtest(
     step = progress or (lambda f: None)
     by_season = {int(y): g for y, g in races.groupby("season")}
     fit_share = 0.0 if model is not None else 0.5
-    acc = {"frames": [], "pits": [], "events": {k: ([], []) for k in [*C.EVENTS, "dnf"]}, "skipped": []}
-    fits, done = {}, [0]
     settings = settings or (FitSettings.from_dict(model.raw["settings"]) if model is not None and "settings" in model.raw
                             else FitSettings())
-
-    def tick() -> None:
-        done[0] += 1
-        step(fit_share + (1 - fit_share) * done[0] / len(races))
-
+    fits, scores = {}, []
     for k, (season, season_races) in enumerate(sorted(by_season.items())):
-        if model is not None:
-            m = model
-        else:
-            m = fitted_model(history, season, settings, state_dir,
-                             progress=lambda f, k=k: step(fit_share * (k + f) / len(by_season)))
-        fits[str(season)] = {"fit_seasons": [int(m.fit_seasons[0]), int(m.fit_seasons[-1])], "model_hash": m.hash,
-                             "races": int(len(season_races))}
+        m = model if model is not None else fitted_model(history, season, settings, state_dir,
+                                                         progress=lambda f, k=k: step(fit_share * (k + f) / len(by_season)))
+        fits[str(season)] = fit_meta(m, len(season_races))
         baseline = StartBaseline(history, tuple(m.fit_seasons))
-        _score_races(history, season_races, m, baseline, n_scenarios, seed, acc, tick, cancel)
-    if not acc["frames"]:
-        raise ValueError("no race could be simulated: " + "; ".join(acc["skipped"]))
-    rows = pd.concat(acc["frames"], ignore_index=True)
-    report = _summary(rows)
-    report["by_track_type"] = {t: _summary(g) for t, g in rows.groupby("track_type")}
-    report["by_season"] = {str(y): _summary(g) for y, g in rows.groupby("season")}
-    pit_all = np.concatenate(acc["pits"])
-    report["pit_histogram"] = C.pit_histogram(pit_all)
-    report["reliability"] = {k: C.reliability(np.concatenate(v[0]), np.concatenate(v[1])) for k, v in acc["events"].items()}
-    last = fits[str(max(by_season))]
-    report["settings"] = {
-        "seasons": list(seasons), "track_type": track_type, "scenarios_per_race": n_scenarios, "seed": seed,
-        "rolling_origin": model is None, "method": settings.to_dict(), "method_hash": settings.method_hash,
-        "fits": fits, "model_fit_seasons": last["fit_seasons"], "model_hash": last["model_hash"],
-        "baseline_seasons": "the fit seasons of each scored season's model", "log_score_smoothing": C.LOG_SMOOTHING,
-    }
-    report["skipped"] = acc["skipped"]
-    report["seconds"] = round(time.perf_counter() - t0, 1)
-    return report
+        for race in season_races.itertuples():
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled")
+            scores.append(score_race(history, race.race_id, int(race.season), m, baseline, n_scenarios, seed))
+            step(fit_share + (1 - fit_share) * len(scores) / len(races))
+    return summarize(scores, fits, settings, seasons, track_type, n_scenarios, seed, model is None, time.perf_counter() - t0)
 
 
 def calibration_metrics(report: dict, track_type: str | None) -> dict:
@@ -355,6 +357,23 @@ def report_path(state_dir: Path | None, report: dict) -> Path:
     return Path(state_dir or get_settings().state_dir) / "backtests" / name
 
 
+def _read_report(path: Path) -> dict | None:
+    """A kept report, parsed once per version of the file (the API reads them on every POST)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _parse_report(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _parse_report(path: str, mtime_ns: int, size: int) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def cached_calibration(track_type: str | None, model: ModelParams | None = None, state_dir: Path | None = None) -> tuple[dict | None, str]:
     """(calibration_metrics, what they are) for a track type: the rolling-origin backtest of the
     serving model's method (its fit settings) -- each scored season forecast by a model of that
@@ -374,9 +393,8 @@ def cached_calibration(track_type: str | None, model: ModelParams | None = None,
         candidates += sorted(kept.glob("*.json"), key=lambda p: p.stat().st_mtime)
     best = None
     for path in candidates:
-        try:
-            rep = json.loads(path.read_text())
-        except (OSError, ValueError):
+        rep = _read_report(path)
+        if rep is None:
             continue
         st = rep.get("settings", {})
         if st.get("method_hash") != method or not st.get("rolling_origin"):

@@ -22,6 +22,8 @@ from rich.table import Table
 
 from engine.contracts import MAX_SCENARIOS, MIN_SCENARIOS
 
+CLUSTER_RACES = 20  # a backtest of this many races or more runs on the local cluster by default (bench/bench_cluster.py)
+
 app = typer.Typer(help="Pitwall: NASCAR DFS scenario lab.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 data_app = typer.Typer(help="The shipped data.", no_args_is_help=True)
@@ -151,6 +153,36 @@ def parse_share(text: str | None, option: str) -> float | None:
     if not 0.0 <= value <= 1.0:
         fail(f"{option} {text!r}: a share of lineups lies between 0 and 1 (0% and 100%)")
     return value
+
+
+@contextmanager
+def cli_dispatch(use_cluster: bool, progress: Callable[[float], None]):
+    """Where a command's work runs: in this process (the default: no cluster to start for a
+    few seconds of work), or on the Dask cluster when PITWALL_DASK_SCHEDULER is set or
+    ``use_cluster`` (the shared local cluster of the state directory, started if needed). An
+    unreachable scheduler falls back to the local cluster with a notice naming its address."""
+    import uuid
+
+    from engine.cluster import ClusterHandle, ClusterUnavailable
+    from engine.jobs import ClusterDispatch, LocalDispatch
+    from engine.settings import get_settings
+
+    settings = get_settings()
+    if not use_cluster and not settings.dask_scheduler:
+        yield LocalDispatch(progress)
+        return
+    handle = ClusterHandle.from_settings(settings)
+    try:
+        client = handle.client()
+    except ClusterUnavailable as exc:
+        err.print(f"[yellow]notice:[/yellow] {exc}; using a local cluster instead", highlight=False)
+        handle = ClusterHandle.from_settings(settings, local=True)
+        client = handle.client()
+    err.print(f"work on the {handle.describe()}" + (f", dashboard {handle.dashboard}" if handle.dashboard else ""), highlight=False)
+    try:
+        yield ClusterDispatch(client, f"cli-{uuid.uuid4()}", progress, lambda: False)
+    finally:
+        handle.close()
 
 
 def settings_error(exc) -> NoReturn:
@@ -341,6 +373,8 @@ def backtest_cmd(
     json_out: str = typer.Option(None, "--json", help="report.json (docs/calibration.json is the shipped one)"),
     html_out: str = typer.Option(None, "--html", help="standalone HTML report (opens offline)"),
     markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
+    cluster: bool = typer.Option(None, "--cluster/--no-cluster", help="fits and races as Dask tasks on the cluster (default: "
+                                 "when more than one season or at least 20 races, or PITWALL_DASK_SCHEDULER is set)"),
 ) -> None:
     """Rolling-origin calibration: each season is forecast by a model fitted only on the seasons
     before it (fitted on demand, cached), and scored against what happened and baselines (CRPS,
@@ -351,7 +385,7 @@ def backtest_cmd(
     from engine.backtest import backtest, check_backtest, report_path, save_report
     from engine.charts import report_html, season_rows, summary_rows, write_markdown
     from engine.data import DataError, History
-    from engine.fit import FitSettings
+    from engine.settings import get_settings
 
     for path, what in ((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown")):
         writable(path, what)
@@ -362,10 +396,19 @@ def backtest_cmd(
     except (DataError, ValueError) as exc:
         fail(str(exc))
     settings = fit_settings(features, era_from, no_era)
+    races = int(history.index["season"].isin(chosen).sum()) if track_type is None else int(
+        (history.index["season"].isin(chosen) & (history.index["track_type"] == track_type)).sum())
+    use_cluster = cluster if cluster is not None else (len(chosen) > 1 or races >= CLUSTER_RACES)
     try:
-        with progress_bar(f"Backtesting {chosen[0]}-{chosen[-1]} (fitting each season's model first)") as cb:
-            report = backtest(history, chosen, settings=settings, n_scenarios=scenarios, seed=seed, track_type=track_type,
-                              progress=cb)
+        with progress_bar(f"Backtesting {chosen[0]}-{chosen[-1]} (fitting each season's model first)") as cb, \
+                cli_dispatch(use_cluster, cb) as d:
+            if use_cluster or get_settings().dask_scheduler:
+                from engine.tasks import backtest_plan
+
+                report, _ = backtest_plan(chosen, track_type, scenarios, seed, get_settings().state_dir, settings)(d)
+            else:
+                report = backtest(history, chosen, settings=settings, n_scenarios=scenarios, seed=seed, track_type=track_type,
+                                  progress=cb)
     except ValueError as exc:
         fail(str(exc))
     kept = report_path(None, report)
@@ -618,16 +661,18 @@ def optimize_cmd(
     json_out: str = typer.Option(None, "--json", help="summary JSON: lineups, exposures, optimal%, spec hash"),
     entries: str = typer.Option(None, help="a DKEntries.csv to fill with the lineups"),
     entries_out: str = typer.Option(None, help="where to write the filled DKEntries.csv"),
+    cluster: bool = typer.Option(False, "--cluster", help="run on the Dask cluster (always when PITWALL_DASK_SCHEDULER is set)"),
 ) -> None:
     """Simulate a slate and build lineups; prints lineups, exposures and optimal%."""
     from pydantic import ValidationError
 
     from engine.constraints import SpecError
     from engine.exports import ExportError, fill_dk_entries, lineups_csv
-    from engine.ontology import open_with_fallback
     from engine.optimizer import OptimizerError
-    from engine.pipeline import OptimizeSettings, run_optimize
+    from engine.pipeline import OptimizeSettings
     from engine.scenarios import SimulationError
+    from engine.service import optimize_job
+    from engine.settings import get_settings
     from engine.textio import InputFileError, read_text
 
     if target is not None and objective != "target":
@@ -652,16 +697,13 @@ def optimize_cmd(
                                     max_exposure=parse_share(max_exposure, "--max-exposure"))
     except ValidationError as exc:
         settings_error(exc)
-    repo, notice = open_with_fallback()
-    if notice:
-        err.print(f"[yellow]notice:[/yellow] {notice}")
     try:
-        with progress_bar(f"Optimizing {s.slate_id}") as cb:
-            run = run_optimize(s, settings, repo, progress=cb)
+        with progress_bar(f"Optimizing {s.slate_id}") as cb, cli_dispatch(cluster, cb) as d:
+            summary, _ = optimize_job(s, settings, get_settings())(d)
     except (SpecError, OptimizerError, SimulationError) as exc:
         fail(str(exc))
-    summary = run.summary()
-    show_table(f"{lineups} {site.upper()} lineups ({objective}) on {run.scenarios.n_valid:,} simulated races",
+    scenarios_valid = summary["scenario_diagnostics"]["n_valid"]
+    show_table(f"{lineups} {site.upper()} lineups ({objective}) on {scenarios_valid:,} simulated races",
                ["#", "drivers", "salary", "mean", "p10", "p90"],
                [[r["lineup"], ", ".join(r["drivers"]), f"{r['salary']:,}", f"{r['mean']:.1f}", f"{r['p10']:.1f}", f"{r['p90']:.1f}"]
                 for r in summary["lineups"]], left=("drivers",))

@@ -11,7 +11,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from engine.constraints import ConstraintCompiler, ConstraintSpec
-from engine.contracts import MAX_CAP, MAX_SCENARIOS, MIN_SCENARIOS, Contract, Rule, ScenarioConfig, Site, Slate
+from engine.contracts import (MAX_CAP, MAX_SCENARIOS, MIN_SCENARIOS, Contract, DriverSelection, OptimizeResponse, Rule,
+                              ScenarioConfig, ScenarioDiagnostics, Site, Slate)
 from engine.ontology import OntologyRepository
 from engine.optimizer import (OBJECTIVES, OptimalResult, Portfolio, build_portfolio, check_portfolio, optimal_lineups,
                               problem_from_spec)
@@ -118,44 +119,90 @@ def estimated_values(slate: Slate, spec: ConstraintSpec) -> list[str]:
     return out
 
 
-def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository,
-                 progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                 config: ScenarioConfig | None = None, calibration: bool = False) -> OptimizeRun:
-    """Compile, simulate, optimize: progress 0-0.05 compile, to 0.6 simulate, to 0.7 optimal%, to 1 lineups."""
-    step = progress or (lambda f: None)
-    seconds = {}
+@dataclass
+class Prepared:
+    """A run after compiling: the spec and the simulator inputs (small: they travel to workers)."""
+
+    spec: ConstraintSpec
+    inputs: SimInputs
+    seconds: dict[str, float]
+
+
+def prepare_run(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository, config: ScenarioConfig | None = None,
+                model=None) -> Prepared:
+    """Compile the constraints and prepare the simulator inputs; refuse, before any simulation,
+    what cannot be optimized (no salaries, exposures no portfolio can meet)."""
     t = time.perf_counter()
     spec = ConstraintCompiler(repository).compile(slate, settings.site, settings.rules, salary_cap=settings.salary_cap,
                                                   field_size=config.field_size if config else None,
                                                   min_exposure=settings.min_exposure, max_exposure=settings.max_exposure)
     problem = problem_from_spec(spec)  # no salaries -> fail now, not after simulating
     check_portfolio(problem, settings.n_lineups, settings.min_unique)  # exposures no portfolio can meet -> now
-    inputs = prepare(slate, config, spec=spec)
-    seconds["compile"] = time.perf_counter() - t
-    step(0.05)
-    t = time.perf_counter()
-    sims = simulate(inputs, settings.n_scenarios, settings.seed, progress=lambda f: step(0.05 + 0.55 * f), cancel=cancel)
-    seconds["simulate"] = time.perf_counter() - t
+    inputs = prepare(slate, config, spec=spec, model=model)
+    return Prepared(spec, inputs, {"compile": time.perf_counter() - t})
+
+
+def finish_run(slate: Slate, settings: OptimizeSettings, prepared: Prepared, sims: ScenarioSet,
+               progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
+               calibration: tuple[dict | None, str] | None = None) -> OptimizeRun:
+    """Optimal% and the portfolio from the simulated races (progress 0-0.25 optimal%, to 1
+    lineups). ``calibration``: (metrics, what they are) from ``cached_calibration``, or None."""
+    step = progress or (lambda f: None)
+    spec, inputs, seconds = prepared.spec, prepared.inputs, dict(prepared.seconds)
     cols = [inputs.driver_ids.index(d.driver_id) for d in spec.drivers]
     points = sims.points(settings.site)[:, cols]
     optimal = None
     if settings.optimal_pct or settings.objective != "mean":
         t = time.perf_counter()
-        optimal = optimal_lineups(spec, points, solver=settings.solver, progress=lambda f: step(0.6 + 0.1 * f))
+        optimal = optimal_lineups(spec, points, solver=settings.solver, progress=lambda f: step(0.25 * f))
         seconds["optimal_pct"] = time.perf_counter() - t
     t = time.perf_counter()
     portfolio = build_portfolio(spec, points, settings.n_lineups, settings.objective, min_unique=settings.min_unique,
                                 solver=settings.solver, seed=settings.seed, sim_precision=settings.sim_precision,
-                                target=settings.target, optimal=optimal, progress=lambda f: step(0.7 + 0.3 * f), cancel=cancel)
+                                target=settings.target, optimal=optimal, progress=lambda f: step(0.25 + 0.75 * f), cancel=cancel)
     seconds["lineups"] = time.perf_counter() - t
     metrics = None
-    if calibration:
-        from engine.backtest import cached_calibration
-
-        t = time.perf_counter()
-        metrics, about = cached_calibration(spec.track_type, model=inputs.model)
+    if calibration is not None:
+        metrics, about = calibration
         spec = spec.model_copy(update={"notes": spec.notes + [about]})
-        seconds["calibration"] = time.perf_counter() - t
     step(1.0)
     return OptimizeRun(slate=slate, settings=settings, spec=spec, inputs=inputs, scenarios=sims, portfolio=portfolio,
                        optimal=optimal, seconds=seconds, estimated=estimated_values(slate, spec), calibration=metrics)
+
+
+def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository,
+                 progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
+                 config: ScenarioConfig | None = None, calibration: bool | tuple = False, model=None) -> OptimizeRun:
+    """Compile, simulate, optimize in this process: progress 0-0.05 compile, to 0.6 simulate,
+    to 1 optimal% and lineups. ``calibration``: True to attach the calibration metrics of the
+    model's method, or (metrics, about) already read."""
+    step = progress or (lambda f: None)
+    prepared = prepare_run(slate, settings, repository, config, model)
+    step(0.05)
+    t = time.perf_counter()
+    sims = simulate(prepared.inputs, settings.n_scenarios, settings.seed, progress=lambda f: step(0.05 + 0.55 * f), cancel=cancel)
+    prepared.seconds["simulate"] = time.perf_counter() - t
+    if calibration is True:
+        from engine.backtest import cached_calibration
+
+        calibration = cached_calibration(prepared.spec.track_type, model=prepared.inputs.model)
+    return finish_run(slate, settings, prepared, sims, lambda f: step(0.6 + 0.4 * f), cancel, calibration or None)
+
+
+def optimize_response(run, run_id: str, calibration_enabled: bool) -> dict:
+    """OptimizeResponse from a completed run: the best lineup, diagnostics of the simulated races
+    for that lineup, calibration metrics from the backtest (null when disabled)."""
+    p = run.portfolio.problem
+    best = run.portfolio.lineups[0]
+    points = run.points.mean(axis=0)
+    members = sorted(best.members, key=lambda i: -points[i])
+    lineup = [DriverSelection(driver_id=p.ids[i], name=p.names[i], salary=int(p.salary[i]), projected_points=round(float(points[i]), 2),
+                              position=k + 1) for k, i in enumerate(members)]
+    sim_cols = [run.inputs.driver_ids.index(p.ids[i]) for i in best.members]
+    diag = run.scenarios.diagnostics(sim_cols).model_dump()
+    diag["calibration_metrics"] = run.calibration if calibration_enabled else None
+    return OptimizeResponse(
+        lineup=lineup, total_projected_points=round(best.mean, 2), total_salary=best.salary,
+        scenario_diagnostics=ScenarioDiagnostics.model_validate(diag), run_id=run_id, status="completed",
+        constraint_spec_hash=run.spec.spec_hash,
+    ).model_dump(mode="json")

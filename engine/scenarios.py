@@ -994,6 +994,43 @@ def validate(inp: SimInputs, a: dict[str, np.ndarray]) -> tuple[np.ndarray, dict
     }
 
 
+def block_plan(n_scenarios: int, chunk_size: int = 5_000) -> list[list[int]]:
+    """The blocks of BLOCK scenarios a run of ``n_scenarios`` draws from, grouped in chunks of
+    about ``chunk_size`` scenarios (whole blocks): the unit of work of one thread or one task."""
+    if n_scenarios <= 0:
+        raise SimulationError(f"n_scenarios must be positive (got {n_scenarios})")
+    n_blocks = -(-n_scenarios // BLOCK)
+    per_chunk = max(1, -(-int(chunk_size) // BLOCK))
+    return [list(range(i, min(i + per_chunk, n_blocks))) for i in range(0, n_blocks, per_chunk)]
+
+
+def simulate_blocks(inputs: SimInputs, n_scenarios: int, seed: int, blocks: list[int]) -> dict[str, np.ndarray]:
+    """The scenarios of consecutive ``blocks`` of a run (seed, n_scenarios): each block's
+    generator is SeedSequence(seed).spawn(number of blocks)[block], so a block's scenarios are
+    the same whichever thread, process or machine draws them."""
+    n_blocks = -(-n_scenarios // BLOCK)
+    seqs = np.random.SeedSequence(int(seed)).spawn(n_blocks)
+    sizes = [min(BLOCK, n_scenarios - b * BLOCK) for b in blocks]
+    gens = [np.random.default_rng(seqs[b]) for b in blocks]
+    return _simulate_chunk(inputs, _chunk_draws(gens, sizes, inputs.n_drivers, stint_slots(inputs.params.lead_lambda),
+                                                inputs.qualifying_draws))
+
+
+def assemble(inputs: SimInputs, n_scenarios: int, seed: int, parts: list[tuple[int, dict[str, np.ndarray]]]) -> ScenarioSet:
+    """A ScenarioSet from the simulated blocks (first block, arrays) of a run, in any order."""
+    out: dict[str, np.ndarray] | None = None
+    for first, res in parts:
+        if out is None:
+            out = {k: np.empty((n_scenarios,) + v.shape[1:], v.dtype) for k, v in res.items()}
+        lo = first * BLOCK
+        m = next(iter(res.values())).shape[0]
+        for k, v in res.items():
+            out[k][lo : lo + m] = v
+    assert out is not None
+    valid, rejections = validate(inputs, out)
+    return ScenarioSet(inputs=inputs, seed=int(seed), arrays=out, valid=valid, rejections=rejections)
+
+
 def simulate(
     inputs: SimInputs,
     n_scenarios: int,
@@ -1007,58 +1044,41 @@ def simulate(
     """Simulate ``n_scenarios`` races of ``inputs`` (see the module docstring).
 
     Randomness comes per block of BLOCK scenarios from SeedSequence(seed).spawn, so results
-    do not depend on ``chunk_size`` (rounded up to whole blocks) or ``workers``. ``progress``
-    gets the fraction done after each chunk; ``cancel`` (a callable or an Event) is checked
-    between chunks and raises Cancelled.
+    do not depend on ``chunk_size`` (rounded up to whole blocks), ``workers``, or on the blocks
+    being drawn by Dask tasks (``simulate_blocks`` and ``assemble``). ``progress`` gets the
+    fraction done after each chunk; ``cancel`` (a callable or an Event) is checked between
+    chunks and raises Cancelled.
     """
-    if n_scenarios <= 0:
-        raise SimulationError(f"n_scenarios must be positive (got {n_scenarios})")
-    d = inputs.n_drivers
-    n_blocks = -(-n_scenarios // BLOCK)
-    seqs = np.random.SeedSequence(int(seed)).spawn(n_blocks)
-    sizes = [min(BLOCK, n_scenarios - b * BLOCK) for b in range(n_blocks)]
-    per_chunk = max(1, -(-int(chunk_size) // BLOCK))
-    chunks = [list(range(i, min(i + per_chunk, n_blocks))) for i in range(0, n_blocks, per_chunk)]
-    slots = stint_slots(inputs.params.lead_lambda)
+    chunks = block_plan(n_scenarios, chunk_size)
     is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
-
-    out: dict[str, np.ndarray] | None = None
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    parts: list[tuple[int, dict[str, np.ndarray]]] = []
     done = 0
     lock = threading.Lock()
 
     def run(blocks: list[int]) -> tuple[int, dict[str, np.ndarray]]:
         if is_cancelled():
             raise Cancelled("cancelled")
-        gens = [np.random.default_rng(seqs[b]) for b in blocks]
-        return blocks[0], _simulate_chunk(inputs, _chunk_draws(gens, [sizes[b] for b in blocks], d, slots, inputs.qualifying_draws))
+        return blocks[0], simulate_blocks(inputs, n_scenarios, seed, blocks)
 
-    def store(first_block: int, res: dict[str, np.ndarray]) -> None:
-        nonlocal out, done
-        if out is None:
-            out = {k: np.empty((n_scenarios,) + v.shape[1:], v.dtype) for k, v in res.items()}
-        lo = offsets[first_block]
-        m = next(iter(res.values())).shape[0]
-        for k, v in res.items():
-            out[k][lo : lo + m] = v
+    def keep(part: tuple[int, dict[str, np.ndarray]]) -> None:
+        nonlocal done
+        parts.append(part)
         with lock:
-            done += m
+            done += next(iter(part[1].values())).shape[0]
         if progress is not None:
             progress(done / n_scenarios)
 
     if workers <= 1:
         for blocks in chunks:
-            store(*run(blocks))
+            keep(run(blocks))
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(run, blocks) for blocks in chunks]
             try:
                 for f in futures:
-                    store(*f.result())
+                    keep(f.result())
             except Cancelled:
                 for f in futures:
                     f.cancel()
                 raise
-    assert out is not None
-    valid, rejections = validate(inputs, out)
-    return ScenarioSet(inputs=inputs, seed=int(seed), arrays=out, valid=valid, rejections=rejections)
+    return assemble(inputs, n_scenarios, seed, parts)

@@ -1,14 +1,16 @@
-"""Jobs the app and the API both run: optimize a slate, backtest seasons (engine.jobs runs them)."""
+"""Jobs the app and the API both run: optimize a slate, backtest seasons (engine.jobs runs their
+plans on the Dask cluster; engine.tasks holds the plans)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
-from engine.contracts import Slate
-from engine.jobs import Work
-from engine.ontology import OntologyRepository
-from engine.pipeline import OptimizeSettings, run_optimize
+from engine.contracts import ScenarioConfig, Slate
+from engine.jobs import Plan
+from engine.pipeline import OptimizeSettings
+from engine.settings import Settings
 
 
 def _digest(*parts) -> str:
@@ -18,19 +20,30 @@ def _digest(*parts) -> str:
 
 def optimize_cache_key(slate: Slate, settings: OptimizeSettings, calibration: bool) -> str:
     """Same slate, settings and model -> same key (the app and API reuse the completed job)."""
-    from engine.backtest import model_hash
     from engine.scenarios import load_params
 
-    return "optimize:" + _digest(slate.model_dump(mode="json"), settings.model_dump(mode="json"), calibration, model_hash(load_params()))
+    return "optimize:" + _digest(slate.model_dump(mode="json"), settings.model_dump(mode="json"), calibration, load_params().hash)
 
 
-def optimize_work(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository, calibration: bool = False,
-                  config=None) -> Work:
-    def work(progress, cancel):
-        run = run_optimize(slate, settings, repository, progress=progress, cancel=cancel, config=config, calibration=calibration)
-        return run.summary(), run
+def optimize_job(slate: Slate, settings: OptimizeSettings, app_settings: Settings, calibration: bool = False,
+                 config: ScenarioConfig | None = None, response_id: str | None = None, keep_object: bool = False) -> Plan:
+    """The plan of an optimize run. The model in use and the calibration metrics of its method
+    are read here (files of this machine's state directory), so the tasks need neither."""
+    from engine.backtest import cached_calibration
+    from engine.scenarios import load_params
+    from engine.tasks import optimize_plan
 
-    return work
+    model = load_params()
+    cal = None
+    if calibration:
+        track_type = slate.track_type
+        if track_type is None and config is not None:
+            from engine.data import load_tracks
+
+            tracks = load_tracks().set_index("track_id")
+            track_type = str(tracks.loc[config.track_id, "track_type"]) if config.track_id in tracks.index else None
+        cal = cached_calibration(track_type, model=model, state_dir=app_settings.state_dir)
+    return optimize_plan(slate, settings, app_settings, config, model, cal, response_id, keep_object)
 
 
 def backtest_cache_key(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int, history=None) -> str:
@@ -43,19 +56,22 @@ def backtest_cache_key(seasons: tuple[int, ...], track_type: str | None, scenari
     return "backtest:" + _digest(list(seasons), track_type, scenarios, seed, h.fingerprint(), FitSettings().method_hash)
 
 
-def backtest_work(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int, history=None,
-                  state_dir=None) -> Work:
-    """A rolling-origin backtest (fits cached in the state directory); its report is kept there
-    too (where the optimize responses' calibration metrics are read from)."""
-    def work(progress, cancel):
-        from engine.backtest import backtest, report_path, save_report
-        from engine.data import History
+def _keep_report(plan: Plan, state_dir) -> Plan:
+    def keep(d):
+        from engine.backtest import report_path, save_report
 
-        report = backtest(history or History.load(state_dir=state_dir), tuple(seasons), n_scenarios=scenarios, seed=seed,
-                          track_type=track_type, state_dir=state_dir, progress=progress, cancel=cancel)
+        report, obj = plan(d)
         path = report_path(state_dir, report)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_report(report, path)
-        return report, report
+        return report, obj
 
-    return work
+    return keep
+
+
+def backtest_job(seasons: tuple[int, ...], track_type: str | None, scenarios: int, seed: int, state_dir: Path | str) -> Plan:
+    """A rolling-origin backtest (a fit per season, a task per race); its report is kept in the
+    state directory, where the optimize responses' calibration metrics are read from."""
+    from engine.tasks import backtest_plan
+
+    return _keep_report(backtest_plan(tuple(seasons), track_type, scenarios, seed, state_dir=state_dir), state_dir)

@@ -22,7 +22,14 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = 120
     max_body_bytes: int = 1_000_000
-    job_workers: int = Field(default=1, ge=1, le=16, description="jobs running at once (each uses the cores in numpy)")
+    job_workers: int = Field(default=8, ge=1, le=64, description="jobs in flight at once (their tasks run on the Dask workers)")
+    dask_scheduler: str | None = Field(default=None, description="tcp://HOST:PORT of an existing Dask cluster (default: a local one)")
+    dask_workers: int | None = Field(default=None, ge=1, le=256, description="worker processes of the local cluster "
+                                     "(default: cores - 1, at least 1)")
+    dask_nice: int = Field(default=10, ge=0, le=19, description="scheduling priority (nice) of the local cluster's processes: "
+                           "below the web process, so it keeps answering while simulations run")
+    dask_idle_s: float = Field(default=60.0, gt=0, description="the local cluster stops after this long without a connected "
+                               "Pitwall process")
     job_retention_days: float = Field(default=30.0, gt=0, description="finished jobs older than this are deleted (at start and daily)")
     webhook_allow: list[str] = Field(default_factory=list, description="hosts or networks (CIDR) webhooks may reach although "
                                      "they are loopback, private, link-local or this server's own addresses")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from engine.contracts import ContractError, Rule, Slate
 from engine.data import History
-from engine.jobs import JobRunner, JobStore
+from engine.jobs import JobRunner, make_runner
 from engine.ontology import open_with_fallback
 from engine.settings import get_settings
 
@@ -31,9 +31,8 @@ def _history(store_version: str) -> History:
 
 @st.cache_resource
 def runner() -> JobRunner:
-    """One job runner per server process; workers never call st.*"""
-    settings = get_settings()
-    return JobRunner(JobStore(settings.state_dir / "jobs.sqlite"), workers=settings.job_workers)
+    """One job runner per server process; its work runs on the Dask workers, which never call st.*"""
+    return make_runner(get_settings())
 
 
 @st.cache_resource(ttl=60, show_spinner=False)

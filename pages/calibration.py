@@ -12,7 +12,8 @@ from engine.backtest import SHIPPED_REPORT
 from engine.data import DataError, parse_seasons
 from engine.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, season_rows, summary_rows
 from engine.scenarios import load_params
-from engine.service import backtest_cache_key, backtest_work
+from engine.service import backtest_cache_key, backtest_job
+from engine.settings import get_settings
 from pages._shared import guard, history, owner, runner, show_error
 
 st.title("Calibration")
@@ -53,7 +54,7 @@ def page() -> None:
         if existing:
             report = runner().result(existing)
         elif st.button("Run backtest", type="primary", help="fits each season's model first (about a minute each, once)"):
-            st.session_state["bt_run"] = runner().submit("backtest", backtest_work(chosen, t, scenarios, int(seed), h),
+            st.session_state["bt_run"] = runner().submit("backtest", backtest_job(chosen, t, scenarios, int(seed), get_settings().state_dir),
                                                          owner=owner(), cache_key=key)
     run_id = st.session_state.get("bt_run")
     if report is None and run_id:

@@ -10,7 +10,8 @@ from engine.charts import exposure_chart, lineup_points_chart, optimal_pct_chart
 from engine.exports import lineups_csv
 from engine.optimizer import OBJECTIVES
 from engine.pipeline import OptimizeSettings
-from engine.service import optimize_cache_key, optimize_work
+from engine.service import optimize_cache_key, optimize_job
+from engine.settings import get_settings
 from pages._shared import SITES, analyst_rules, guard, ontology_notice, owner, require_slate, runner, show_error
 
 st.title("Optimize")
@@ -19,7 +20,7 @@ FINISHED = ("completed", "failed", "cancelled")
 
 def form() -> None:
     s = require_slate()
-    repo = ontology_notice()
+    ontology_notice()
     with st.form("optimize"):
         c1, c2, c3, c4 = st.columns(4)
         if s.site:  # the salary file's site: its prices and player ids are that site's
@@ -49,7 +50,8 @@ def form() -> None:
                                     seed=int(seed), min_unique=int(min_unique), solver=solver, sim_precision=sim_precision,
                                     min_exposure=min_exp / 100 if min_exp > 0 else None,
                                     max_exposure=max_exp / 100 if max_exp < 100 else None, rules=analyst_rules())
-        run_id = runner().submit("optimize", optimize_work(s, settings, repo, calibration), owner=owner(),
+        run_id = runner().submit("optimize", optimize_job(s, settings, get_settings(), calibration, keep_object=True), owner=owner(),
+                                 keep_object=True,
                                  cache_key=optimize_cache_key(s, settings, calibration),
                                  request={"slate_id": s.slate_id, **settings.model_dump(mode="json")})
         st.session_state["run_id"] = run_id
