@@ -20,8 +20,8 @@ def test_a_failed_job_says_what_failed_without_a_traceback(tmp_path, caplog):
     def refused(progress, cancel):
         raise ValueError("driver 'x': salary is missing")
 
-    a = runner.submit("optimize", boom)
-    b = runner.submit("optimize", refused)
+    a = runner.submit("optimize", lambda d: d.run(boom))
+    b = runner.submit("optimize", lambda d: d.run(refused))
     st_a, st_b = runner.wait(a), runner.wait(b)
     assert st_a["status"] == "failed" and st_a["error"].startswith("the run failed on an internal error (KeyError)")
     assert "Traceback" not in st_a["error"] and "/srv/secret" not in st_a["error"] and a in st_a["error"]
@@ -32,7 +32,7 @@ def test_a_failed_job_says_what_failed_without_a_traceback(tmp_path, caplog):
 
 def test_runs_of_the_other_kind_are_unknown(tmp_path):
     runner = JobRunner(JobStore(tmp_path / "jobs.sqlite"), workers=1)
-    run_id = runner.submit("backtest", lambda progress, cancel: ({"races": 1}, None))
+    run_id = runner.submit("backtest", lambda d: ({"races": 1}, None))
     runner.wait(run_id)
     assert runner.status(run_id, "backtest")["status"] == "completed"
     assert runner.status(run_id, "optimize") is None and runner.result(run_id, "optimize") is None
