@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -73,6 +74,7 @@ MIGRATIONS = {  # columns added after the first release
 }
 
 Plan = Callable[["Dispatch"], tuple[dict, Any]]
+_WRITE_LOCKS: dict[str, threading.Lock] = {}  # one per store file, shared by the JobStores of this process
 
 
 def runner_id() -> str:
@@ -106,6 +108,14 @@ class JobStore:
                 if col not in have:
                     db.execute(sql)
 
+    @contextmanager
+    def _write(self):
+        """This thread's connection, for a write: one writer of this process at a time (threads
+        wait on a lock, woken as soon as it is free, instead of in SQLite's busy handler, which
+        sleeps up to 100 ms between tries: that was the tail of POST and status latency)."""
+        with _WRITE_LOCKS.setdefault(str(self.path.resolve()), threading.Lock()):
+            yield self._db()
+
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (opened once per thread: a status poll costs one query)."""
         db = getattr(self._local, "db", None)
@@ -122,7 +132,7 @@ class JobStore:
     def insert(self, run_id: str, kind: str, owner: str | None, cache_key: str | None, request: dict | None, webhook: str | None,
                runner: str | None = None) -> None:
         now = time.time()
-        with self._db() as db:
+        with self._write() as db:
             db.execute("INSERT INTO jobs (run_id, kind, status, progress, owner, cache_key, request, webhook, runner, lease_until, "
                        "created, updated) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (run_id, kind, owner, cache_key, json.dumps(request) if request is not None else None, webhook, runner,
@@ -133,12 +143,12 @@ class JobStore:
             fields["result"] = json.dumps(fields["result"])
         fields["updated"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
-        with self._db() as db:
+        with self._write() as db:
             db.execute(f"UPDATE jobs SET {cols} WHERE run_id = ?", (*fields.values(), run_id))  # column names are ours
 
     def finish(self, run_id: str, status: str, progress: float, error: str | None, result: dict | None) -> bool:
         """Record a job's end unless it has already ended (e.g. failed as interrupted); True when recorded."""
-        with self._db() as db:
+        with self._write() as db:
             cur = db.execute("UPDATE jobs SET status = ?, progress = ?, error = ?, result = ?, updated = ? "
                              "WHERE run_id = ? AND status IN ('pending', 'running')",
                              (status, progress, error, json.dumps(result) if result is not None else None, time.time(), run_id))
@@ -160,7 +170,7 @@ class JobStore:
 
     def log_webhook(self, run_id: str, entry: dict) -> None:
         """Append one delivery attempt to the job's webhook log (one transaction)."""
-        with self._db() as db:
+        with self._write() as db:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT webhook_log FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
             if row is not None:
@@ -170,7 +180,7 @@ class JobStore:
 
     def prune(self, max_age_s: float) -> int:
         """Delete finished jobs last updated more than ``max_age_s`` ago; returns how many."""
-        with self._db() as db:
+        with self._write() as db:
             cur = db.execute(f"DELETE FROM jobs WHERE status IN ({', '.join('?' * len(FINISHED))}) AND updated < ?",
                              (*FINISHED, time.time() - max_age_s))
             return cur.rowcount
@@ -184,7 +194,7 @@ class JobStore:
     def renew(self, runner: str, run_ids: list[str]) -> None:
         if not run_ids:
             return
-        with self._db() as db:
+        with self._write() as db:
             db.execute(f"UPDATE jobs SET lease_until = ? WHERE runner = ? AND status IN ('pending', 'running') "
                        f"AND run_id IN ({', '.join('?' * len(run_ids))})", (time.time() + LEASE_S, runner, *run_ids))
 
@@ -193,7 +203,7 @@ class JobStore:
         its lease has run out, or it ran on this machine and its process has ended (a restart
         sees that at once), or the job has no owner (written by an older Pitwall). Their run ids."""
         now = time.time()
-        with self._db() as db:
+        with self._write() as db:
             db.execute("BEGIN IMMEDIATE")
             rows = db.execute("SELECT run_id, runner, lease_until FROM jobs WHERE status IN ('pending', 'running')").fetchall()
             ids = [r["run_id"] for r in rows if r["lease_until"] is None or r["lease_until"] < now or not runner_alive(r["runner"])]
@@ -205,10 +215,30 @@ class JobStore:
 
     def request_cancel(self, run_id: str) -> bool:
         """Record a cancel request for a pending or running job (any process); False when it has ended."""
-        with self._db() as db:
+        with self._write() as db:
             cur = db.execute("UPDATE jobs SET cancel_requested = 1, updated = ? WHERE run_id = ? AND status IN ('pending', 'running')",
                              (time.time(), run_id))
             return cur.rowcount == 1
+
+    def set_progress(self, items: list[tuple[str, float]]) -> None:
+        """The progress of several running jobs, in one transaction."""
+        if not items:
+            return
+        now = time.time()
+        with self._write() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("UPDATE jobs SET progress = ?, updated = ? WHERE run_id = ? AND status IN ('pending', 'running')",
+                           [(f, now, r) for r, f in items])
+            db.execute("COMMIT")
+
+    def cancels_requested(self, run_ids: list[str]) -> set[str]:
+        """Those of ``run_ids`` that some process asked to cancel (one query)."""
+        if not run_ids:
+            return set()
+        with self._db() as db:
+            rows = db.execute(f"SELECT run_id FROM jobs WHERE cancel_requested = 1 AND run_id IN ({', '.join('?' * len(run_ids))})",
+                              run_ids).fetchall()
+        return {r["run_id"] for r in rows}
 
     def cancel_requested(self, run_id: str) -> bool:
         with self._db() as db:
@@ -289,6 +319,7 @@ class ClusterDispatch(Dispatch):
         self.client, self.run_id = client, run_id
         self._futures: list = []
         self._no_workers_since: float | None = None
+        self._workers_checked = 0.0
 
     def _key(self, fn) -> str:
         return f"pitwall-{fn.__name__}-{self.run_id[:8]}-{uuid.uuid4().hex[:8]}"
@@ -319,7 +350,11 @@ class ClusterDispatch(Dispatch):
 
     def _check_workers(self) -> None:
         """Fail the job when the cluster has had no worker for NO_WORKERS_S (its tasks would wait
-        for one forever): every worker died, or none was ever started."""
+        for one forever): every worker died, or none was ever started. Asks the scheduler every 5 s."""
+        now = time.monotonic()
+        if now - self._workers_checked < 5.0:
+            return
+        self._workers_checked = now
         n = len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
         if n:
             self._no_workers_since = None
@@ -439,9 +474,27 @@ class JobRunner:
         self._lock = threading.Lock()
         self._on_finish = on_finish
         self._stop = threading.Event()
+        self._written: dict[str, float] = {}
         threading.Thread(target=self._housekeeping, name="pitwall-leases", daemon=True).start()
+        threading.Thread(target=self._sync, name="pitwall-job-sync", daemon=True).start()
 
-    # --- leases, sweeping, pruning
+    # --- progress out, cancels in; leases, sweeping, pruning
+    def _sync(self) -> None:
+        """Every POLL_S, for all jobs of this runner at once: their progress into the store (one
+        transaction, for the other processes to read) and the cancels other processes recorded
+        there (one query). The job threads themselves never touch the store while they run."""
+        while not self._stop.wait(POLL_S):
+            try:
+                with self._lock:
+                    mine = dict(self._mine)
+                    changed = [(r, self._progress.get(r, 0.0)) for r in mine if self._progress.get(r, 0.0) != self._written.get(r, 0.0)]
+                self.store.set_progress(changed)
+                self._written.update(changed)
+                for run_id in self.store.cancels_requested(list(mine)):
+                    mine[run_id].set()
+            except sqlite3.Error:
+                log.exception("job progress and cancel sync failed")
+
     def _housekeeping(self) -> None:
         last_prune = time.monotonic()
         while not self._stop.wait(LEASE_S / 3):
@@ -476,28 +529,14 @@ class JobRunner:
         return run_id
 
     def _run(self, run_id: str, plan: Plan, cancel: threading.Event, keep_object: bool) -> None:
-        last = [0.0, 0.0]
-
-        def cancelled() -> bool:
-            now = time.monotonic()
-            if not cancel.is_set() and now - last[1] > POLL_S:
-                last[1] = now
-                if self.store.cancel_requested(run_id):
-                    cancel.set()
-            return cancel.is_set()
-
-        if cancelled():
+        if cancel.is_set() or self.store.cancel_requested(run_id):
             self._finish(run_id, "cancelled", error="cancelled before it started")
             return
         self.store.update(run_id, status="running")
+        cancelled = cancel.is_set  # set by cancel() here, or by _sync for a cancel recorded by another process
 
         def progress(f: float) -> None:
-            f = min(max(float(f), 0.0), 1.0)
-            self._progress[run_id] = f
-            now = time.monotonic()
-            if now - last[0] > POLL_S:
-                last[0] = now
-                self.store.update(run_id, progress=f)
+            self._progress[run_id] = min(max(float(f), 0.0), 1.0)  # written to the store by _sync
 
         dispatch: Dispatch | None = None
         try:
@@ -527,6 +566,8 @@ class JobRunner:
         recorded = self.store.finish(run_id, status, progress, error, result)
         with self._lock:
             self._mine.pop(run_id, None)
+            self._progress.pop(run_id, None)
+            self._written.pop(run_id, None)
         if recorded:
             self._notify_end(run_id)
 
