@@ -152,7 +152,7 @@ def ms(xs, q) -> float:
 
 def processes(api: subprocess.Popen, state: str) -> dict[str, psutil.Process]:
     """The web process and the local cluster's processes (its scheduler process and workers)."""
-    out = {"web process (pitwall api)": psutil.Process(api.pid)}
+    out = {"bench client (this process)": psutil.Process(), "web process (pitwall api)": psutil.Process(api.pid)}
     try:
         rec = json.loads((Path(state) / "dask-cluster.json").read_text())
         cl = psutil.Process(rec["pid"])

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from engine.contracts import MAX_SCENARIOS, MIN_SCENARIOS
 
-CLUSTER_RACES = 20  # a backtest of this many races or more runs on the local cluster by default (bench/bench_cluster.py)
+CLUSTER_RACES = 30  # a backtest of this many races or more runs on the local cluster by default (where bench/bench_cluster.py found 2 workers pay on 2 cores)
 
 app = typer.Typer(help="Pitwall: NASCAR DFS scenario lab.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -374,7 +374,7 @@ def backtest_cmd(
     html_out: str = typer.Option(None, "--html", help="standalone HTML report (opens offline)"),
     markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
     cluster: bool = typer.Option(None, "--cluster/--no-cluster", help="fits and races as Dask tasks on the cluster (default: "
-                                 "when more than one season or at least 20 races, or PITWALL_DASK_SCHEDULER is set)"),
+                                 "when more than one season or at least 30 races, or PITWALL_DASK_SCHEDULER is set)"),
 ) -> None:
     """Rolling-origin calibration: each season is forecast by a model fitted only on the seasons
     before it (fitted on demand, cached), and scored against what happened and baselines (CRPS,
