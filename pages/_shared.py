@@ -83,6 +83,23 @@ def guard(body, title: str = "Something went wrong") -> None:
         show_error(exc, title)
 
 
+def cluster_caption() -> None:
+    """Where the runs go: the Dask cluster, its workers and dashboard (or why it is not there)."""
+    info = runner().cluster.info() if runner().cluster is not None else None
+    if not info:
+        return
+    if info.get("error"):
+        st.warning(f"Runs cannot start: {info['error']}")
+        return
+    where = "local Dask cluster" if info["local"] else "Dask cluster"
+    if not info["ready"]:
+        st.caption(f"Runs go to the {where} (starting).")
+        return
+    workers = f", {info['workers']} worker(s)" if "workers" in info else ""
+    dash = f" · [dashboard]({info['dashboard']})" if info.get("dashboard") else ""
+    st.caption(f"Runs go to the {where} at {info['scheduler']}{workers}{dash}.")
+
+
 def ontology_notice():
     """The ontology repository, after showing why it is the embedded one when Neo4j failed."""
     repo, notice = ontology()

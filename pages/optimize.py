@@ -12,7 +12,7 @@ from engine.optimizer import OBJECTIVES
 from engine.pipeline import OptimizeSettings
 from engine.service import optimize_cache_key, optimize_job
 from engine.settings import get_settings
-from pages._shared import SITES, analyst_rules, guard, ontology_notice, owner, require_slate, runner, show_error
+from pages._shared import SITES, analyst_rules, cluster_caption, guard, ontology_notice, owner, require_slate, runner, show_error
 
 st.title("Optimize")
 FINISHED = ("completed", "failed", "cancelled")
@@ -21,6 +21,7 @@ FINISHED = ("completed", "failed", "cancelled")
 def form() -> None:
     s = require_slate()
     ontology_notice()
+    cluster_caption()
     with st.form("optimize"):
         c1, c2, c3, c4 = st.columns(4)
         if s.site:  # the salary file's site: its prices and player ids are that site's
