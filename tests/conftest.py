@@ -4,6 +4,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -79,40 +80,46 @@ def neo4j_server(tmp_path_factory):
         proc.kill()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def dask_cluster(tmp_path_factory):
-    """A real Dask cluster for the whole run, started with dask's own command line on loopback:
-    ``dask scheduler`` and ``dask worker`` (2 worker processes, one thread each). Every job of the
-    app, API and CLI tests runs on it (PITWALL_DASK_SCHEDULER, inherited by the servers the tests
-    start); tests of the embedded local cluster ask for it explicitly."""
+DASK: dict = {}
+
+
+def pytest_configure(config):
+    """A real Dask cluster for the whole run, started with dask's own command line on loopback
+    before collection (modules that build an app at import see it too): ``dask scheduler`` and
+    ``dask worker`` (2 worker processes, one thread each). Every job of the app, API and CLI
+    tests runs on it (PITWALL_DASK_SCHEDULER, inherited by the servers the tests start); the
+    tests of the embedded local cluster ask for that one explicitly."""
     from distributed import Client
 
-    here = tmp_path_factory.mktemp("dask")
+    here = Path(tempfile.mkdtemp(prefix="pitwall-test-dask-"))
     sched_file = here / "scheduler.json"
     bindir = Path(sys.executable).parent
     t0 = time.perf_counter()
     procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                "--scheduler-file", str(sched_file)], cwd=ROOT, stdout=open(here / "scheduler.log", "wb"),
                               stderr=subprocess.STDOUT)]
+    DASK.update(procs=procs, dir=here, before=os.environ.get("PITWALL_DASK_SCHEDULER"))
     end = time.monotonic() + 60
     while not sched_file.exists() and time.monotonic() < end and procs[0].poll() is None:
         time.sleep(0.1)
     if not sched_file.exists():
-        procs[0].kill()
-        pytest.fail("dask scheduler did not start: " + (here / "scheduler.log").read_text()[-2000:], pytrace=False)
+        raise pytest.UsageError("dask scheduler did not start: " + (here / "scheduler.log").read_text()[-2000:])
     address = json.loads(sched_file.read_text())["address"]
     procs.append(subprocess.Popen([str(bindir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
                                    "--host", "127.0.0.1"], cwd=ROOT, stdout=open(here / "workers.log", "wb"), stderr=subprocess.STDOUT))
     with Client(address, timeout=30) as c:
         c.wait_for_workers(2, timeout=120)
     REPORT.append(f"Dask scheduler {address} with 2 workers (dask CLI) ready in {time.perf_counter() - t0:.1f} s")
-    before = os.environ.get("PITWALL_DASK_SCHEDULER")
+    DASK["address"] = address
     os.environ["PITWALL_DASK_SCHEDULER"] = address
-    yield {"address": address, "dir": here}
-    if before is None:
+
+
+def pytest_unconfigure(config):
+    procs = DASK.get("procs", [])
+    if DASK.get("before") is None:
         os.environ.pop("PITWALL_DASK_SCHEDULER", None)
     else:
-        os.environ["PITWALL_DASK_SCHEDULER"] = before
+        os.environ["PITWALL_DASK_SCHEDULER"] = DASK["before"]
     for p in reversed(procs):
         p.send_signal(signal.SIGTERM)
     for p in reversed(procs):
@@ -120,6 +127,14 @@ def dask_cluster(tmp_path_factory):
             p.wait(30)
         except subprocess.TimeoutExpired:
             p.kill()
+    if "dir" in DASK:
+        shutil.rmtree(DASK["dir"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> dict:
+    """The session's Dask cluster (pytest_configure): its address and a scratch directory."""
+    return {"address": DASK["address"], "dir": DASK["dir"]}
 
 
 @pytest.fixture(scope="session")

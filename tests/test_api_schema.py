@@ -1,5 +1,8 @@
-"""schemathesis against the API's OpenAPI schema: bounded generated requests, no 500s (the app
-built in a fixture, so its jobs run on the session's Dask cluster)."""
+"""schemathesis against the API's OpenAPI schema: bounded generated requests, no 500s (the app is
+built at import, after conftest's pytest_configure started the session's Dask cluster)."""
+
+import shutil
+import tempfile
 
 import pytest
 import schemathesis
@@ -8,15 +11,16 @@ from hypothesis import HealthCheck, settings
 from engine.api import create_app
 from engine.settings import Settings
 
+STATE = tempfile.mkdtemp(prefix="pitwall-schema-")
+app = create_app(Settings(state_dir=STATE, rate_limit_per_minute=1_000_000))
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory):
-    app = create_app(Settings(state_dir=tmp_path_factory.mktemp("schema"), rate_limit_per_minute=1_000_000))
-    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_jobs():
+    yield
     app.state.service.runner.shutdown()
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
+    shutil.rmtree(STATE, ignore_errors=True)
 
 
 @schema.parametrize()
