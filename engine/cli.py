@@ -738,5 +738,97 @@ def optimize_cmd(
         console.print(f"wrote {json_out}")
 
 
+@app.command("contest")
+def contest_cmd(
+    race: str = typer.Option(None, help="a shipped race, SEASON-RACE (needs salaries in the slate)"),
+    slate: str = typer.Option(None, help="a slate JSON (as saved by the app) or a salary file"),
+    salaries: str = typer.Option(None, help="a DraftKings DKSalaries.csv or FanDuel player list"),
+    track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
+    date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD)"),
+    site: str = typer.Option(None, help="dk or fd (default: the salary file's site)"),
+    contest_size: int = typer.Option(10_000, min=2, max=1_000_000, help="entries in the contest (yours plus the field)"),
+    entry_fee: float = typer.Option(20.0, min=0, help="entry fee, dollars"),
+    payouts: str = typer.Option("large-gpp", help="single-entry-gpp | large-gpp | 50-50 | double-up, or a CSV place_from,place_to,prize"),
+    lineups: int = typer.Option(150, min=1, max=500, help="your lineups (built by the optimizer)"),
+    max_entries: int = typer.Option(150, min=1, help="entries a user may have in the contest"),
+    ownership: str = typer.Option(None, help="CSV of projected ownership: driver name or DK/FD ID, ownership %"),
+    salary_floor: int = typer.Option(None, help="the least a field lineup spends (default: $48,500 DK, $48,000 FD)"),
+    objective: str = typer.Option("mean", help="the optimizer's objective for your lineups: mean | ceiling | cvar | target"),
+    scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="simulated races"),
+    seed: int = typer.Option(0, min=0, help="random seed: races, lineups and field"),
+    json_out: str = typer.Option(None, "--json", help="the contest JSON: contest, field, portfolio, lineups"),
+    out: str = typer.Option(None, help="upload CSV of your lineups for the site"),
+) -> None:
+    """Simulate a contest: your lineups against a field drawn from projected ownership, over the
+    simulated races; prints each lineup's ROI, win%, cash% and duplicates, and the portfolio's profit."""
+    from pydantic import ValidationError
+
+    from engine.constraints import SpecError
+    from engine.contest import ContestError, preset_payouts, read_ownership_csv, read_payouts_csv, run_contest
+    from engine.exports import ExportError, lineups_csv
+    from engine.optimizer import OptimizerError
+    from engine.pipeline import OptimizeSettings
+    from engine.scenarios import SimulationError
+    from engine.service import optimize_job
+    from engine.settings import get_settings
+    from engine.textio import InputFileError, read_text
+
+    for path, what in ((json_out, "--json"), (out, "--out")):
+        writable(path, what)
+    s = load_slate_arg(race, slate, track, salaries, date)
+    site = resolve_site(s, site)
+    try:
+        if Path(payouts).suffix.lower() == ".csv" or Path(payouts).exists():
+            text, _ = read_text(payouts, f"--payouts {payouts}")
+            table = read_payouts_csv(text, contest_size, entry_fee, source=f"--payouts {payouts}")
+        else:
+            table = preset_payouts(payouts, contest_size, entry_fee)
+        given = None
+        if ownership:
+            text, _ = read_text(ownership, f"--ownership {ownership}")
+            pos = read_ownership_csv(text, [d.name for d in s.drivers], [d.driver_id for d in s.drivers],
+                                     [d.site_player_id for d in s.drivers], source=f"--ownership {ownership}")
+            given = {s.drivers[k].driver_id: v for k, v in pos.items()}
+    except (ContestError, InputFileError) as exc:
+        fail(str(exc))
+    try:
+        settings = OptimizeSettings(site=site, n_lineups=lineups, n_scenarios=scenarios, objective=objective, seed=seed)
+    except ValidationError as exc:
+        settings_error(exc)
+    try:
+        with progress_bar(f"Optimizing {s.slate_id}") as cb, cli_dispatch(False, cb) as d:
+            _, run = optimize_job(s, settings, get_settings(), keep_object=True)(d)
+        with progress_bar(f"Contest of {contest_size:,} entries") as cb:
+            result = run_contest(run, contest_size, entry_fee, table, seed, salary_floor, given, max_entries, progress=cb)
+    except (SpecError, OptimizerError, SimulationError, ContestError) as exc:
+        fail(str(exc))
+    c, f, pf = result["contest"], result["field"], result["portfolio"]
+    show_table(f"your {len(result['lineups'])} lineups in a ${entry_fee:g} contest of {contest_size:,} ({c['payouts']}, "
+               f"${c['payout_total']:,.0f} paid) over {c['races']:,} simulated races",
+               ["#", "drivers", "salary", "ROI", "win %", "top 1%", "top 10%", "cash %", "dupes"],
+               [[k + 1, ", ".join(r["drivers"]), f"{r['salary']:,}", f"{100 * r['roi']:.1f}%" if r["roi"] is not None else "-",
+                 f"{r['win_pct']:.2f}", f"{r['top1_pct']:.1f}", f"{r['top10_pct']:.1f}", f"{r['cash_pct']:.1f}", r["avg_duplicates"]]
+                for k, r in enumerate(result["lineups"])], left=("drivers",))
+    show_table("ownership: target and field", ["driver", "target %", "field %"],
+               [[o["name"], f"{o['target']:.1f}", f"{o['realized']:.1f}"] for o in f["ownership"]], left=("driver",))
+    roi = f"{100 * pf['roi']:.1f}%" if pf["roi"] is not None else "-"
+    console.print(f"portfolio: mean profit ${pf['mean_profit']:,.2f} (ROI {roi}), any cash {100 * pf['cash_prob']:.1f}%, "
+                  f"profit p5 / p50 / p95 ${pf['profit_p5']:,.0f} / ${pf['profit_p50']:,.0f} / ${pf['profit_p95']:,.0f}")
+    console.print(f"field: {f['lineups']:,} lineups ({f['unique_lineups']:,} different, up to {f['max_duplicates']} alike), "
+                  f"mean profit ${f['mean_profit']:,.2f} a lineup")
+    console.print(f"{f['ownership_model']}; {f['method']}", highlight=False)
+    for line in f["notes"]:
+        console.print(f"note: {line}", highlight=False)
+    try:
+        if out:
+            Path(out).write_text(lineups_csv(s, site, [r["driver_ids"] for r in result["lineups"]]))
+            console.print(f"wrote {out}")
+    except ExportError as exc:
+        fail(str(exc))
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1))
+        console.print(f"wrote {json_out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

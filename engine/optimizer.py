@@ -437,7 +437,24 @@ def _feasible_lineups(p: Problem, limit: int = ENUM_LIMIT) -> np.ndarray | None:
     budget = p.cap - int(p.salary[locks].sum())
     if r < 0 or len(free) < r or math.comb(len(free), r) > 4 * limit:
         return None if r >= 0 and len(free) >= r else np.zeros((0, p.roster), dtype=np.int16)
-    sal = p.salary[free]
+    combos = combos_under_cap(p.salary[free], r, budget, limit)
+    if combos is None:
+        return None
+    if len(combos) == 0:
+        return np.zeros((0, p.roster), dtype=np.int16)
+    lineups = free[combos.astype(np.int64)] if r else np.zeros((1, 0), dtype=np.int64)
+    if locks:
+        lineups = np.hstack([np.tile(np.array(locks, dtype=np.int64), (len(lineups), 1)), lineups])
+    lineups = np.sort(lineups, axis=1)
+    ok = ~rule_violations(p, lineups)
+    return lineups[ok].astype(np.int16)
+
+
+def combos_under_cap(sal: np.ndarray, r: int, budget: int, limit: int = ENUM_LIMIT) -> np.ndarray | None:
+    """Every set of ``r`` of these salaries costing at most ``budget`` (rows of sorted indices,
+    int16), or None when there are more than ``limit``. Partial sets are pruned on salary (what
+    is left must still buy the remaining spots at the cheapest price)."""
+    sal = np.asarray(sal, np.int64)
     cheapest = np.sort(sal)
     combos = np.zeros((1, 0), dtype=np.int16)
     spent = np.zeros(1, dtype=np.int64)
@@ -445,22 +462,17 @@ def _feasible_lineups(p: Problem, limit: int = ENUM_LIMIT) -> np.ndarray | None:
         need = int(cheapest[: r - step - 1].sum())
         last = combos[:, -1].astype(np.int64) if step else np.full(len(combos), -1)
         parts, spend = [], []
-        for v in range(len(free)):
+        for v in range(len(sal)):
             rows = np.flatnonzero((last < v) & (spent + sal[v] + need <= budget))
             if rows.size:
                 parts.append(np.hstack([combos[rows], np.full((rows.size, 1), v, dtype=np.int16)]))
                 spend.append(spent[rows] + sal[v])
         if not parts:
-            return np.zeros((0, p.roster), dtype=np.int16)
+            return np.zeros((0, r), dtype=np.int16)
         combos, spent = np.vstack(parts), np.concatenate(spend)
         if len(combos) > limit:
             return None
-    lineups = free[combos.astype(np.int64)] if r else np.zeros((1, 0), dtype=np.int64)
-    if locks:
-        lineups = np.hstack([np.tile(np.array(locks, dtype=np.int64), (len(lineups), 1)), lineups])
-    lineups = np.sort(lineups, axis=1)
-    ok = ~rule_violations(p, lineups)
-    return lineups[ok].astype(np.int16)
+    return combos
 
 
 def _ranked(values: np.ndarray, top: int | None = None, tiebreak: np.ndarray | None = None) -> np.ndarray:

@@ -52,3 +52,10 @@ def start_api(state_dir: Path, port: int | None = None, **env: str) -> tuple[sub
     port = port or free_port()
     proc = start_process(["pitwall", "api", "--port", str(port)], state_dir, f"http://127.0.0.1:{port}/api/v1/health", **env)
     return proc, f"http://127.0.0.1:{port}/api/v1"
+
+
+def run_cli(*args, env_extra=None, **kw) -> subprocess.CompletedProcess:
+    """``pitwall ARGS`` as a process (wide console), its output captured."""
+    env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
+    return subprocess.run([str(Path(sys.executable).with_name("pitwall")), *args], capture_output=True, text=True, timeout=300,
+                          env=env, **kw)

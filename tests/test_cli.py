@@ -6,13 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import run_cli as run
 
 PITWALL = str(Path(sys.executable).with_name("pitwall"))
-
-
-def run(*args, env_extra=None, **kw):
-    env = {**os.environ, "COLUMNS": "200", **(env_extra or {})}
-    return subprocess.run([PITWALL, *args], capture_output=True, text=True, timeout=300, env=env, **kw)
 
 
 def test_data_check_reports_coverage():
