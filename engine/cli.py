@@ -758,6 +758,9 @@ def contest_cmd(
     seed: int = typer.Option(0, min=0, help="random seed: races, lineups and field"),
     json_out: str = typer.Option(None, "--json", help="the contest JSON: contest, field, portfolio, lineups"),
     out: str = typer.Option(None, help="upload CSV of your lineups for the site"),
+    select: bool = typer.Option(False, "--select", help="choose the lineups for this contest (greedy expected profit from a pool "
+                                "of at least 1,000 candidates) instead of entering the optimizer's"),
+    max_exposure: str = typer.Option("100%", help="with --select: no driver in more than this share of the lineups (e.g. 50%)"),
 ) -> None:
     """Simulate a contest: your lineups against a field drawn from projected ownership, over the
     simulated races; prints each lineup's ROI, win%, cash% and duplicates, and the portfolio's profit."""
@@ -799,7 +802,8 @@ def contest_cmd(
         with progress_bar(f"Optimizing {s.slate_id}") as cb, cli_dispatch(False, cb) as d:
             _, run = optimize_job(s, settings, get_settings(), keep_object=True)(d)
         with progress_bar(f"Contest of {contest_size:,} entries") as cb:
-            result = run_contest(run, contest_size, entry_fee, table, seed, salary_floor, given, max_entries, progress=cb)
+            result = run_contest(run, contest_size, entry_fee, table, seed, salary_floor, given, max_entries, select=select,
+                                 max_exposure=parse_share(max_exposure, "--max-exposure"), progress=cb)
     except (SpecError, OptimizerError, SimulationError, ContestError) as exc:
         fail(str(exc))
     c, f, pf = result["contest"], result["field"], result["portfolio"]
@@ -814,6 +818,11 @@ def contest_cmd(
     roi = f"{100 * pf['roi']:.1f}%" if pf["roi"] is not None else "-"
     console.print(f"portfolio: mean profit ${pf['mean_profit']:,.2f} (ROI {roi}), any cash {100 * pf['cash_prob']:.1f}%, "
                   f"profit p5 / p50 / p95 ${pf['profit_p5']:,.0f} / ${pf['profit_p50']:,.0f} / ${pf['profit_p95']:,.0f}")
+    if "selection" in result:
+        base = result["selection"]["optimizer_portfolio"]
+        broi = f"{100 * base['roi']:.1f}%" if base["roi"] is not None else "-"
+        console.print(f"selected from {result['selection']['candidates']:,} candidates; the optimizer's own {len(result['lineups'])} "
+                      f"lineups: mean profit ${base['mean_profit']:,.2f} (ROI {broi})", highlight=False)
     console.print(f"field: {f['lineups']:,} lineups ({f['unique_lineups']:,} different, up to {f['max_duplicates']} alike), "
                   f"mean profit ${f['mean_profit']:,.2f} a lineup")
     console.print(f"{f['ownership_model']}; {f['method']}", highlight=False)

@@ -245,6 +245,8 @@ class Field:
     weights: np.ndarray
     iterations: int
     notes: list[str] = field(default_factory=list)
+    pool: np.ndarray | None = None  # every legal lineup the field was drawn from
+    pool_p: np.ndarray | None = None  # and its probability
 
     @property
     def size(self) -> int:
@@ -351,7 +353,7 @@ def sample_field(target_pct: np.ndarray, salary: np.ndarray, roster: int, cap: i
             why = ("see the notes above" if notes else
                    "no set of lineups between the floor and the cap gives it its target together with the others'")
             notes.append(f"{names[k]}: field share {realized[k]:.1f}% against a target of {target[k]:.1f}% ({why})")
-    return Field(drawn, counts, target, realized, theta, it, notes)
+    return Field(drawn, counts, target, realized, theta, it, notes, lineups, p)
 
 
 # ----------------------------------------------------------------------------- contest
@@ -401,6 +403,36 @@ def _onehot(lineups: np.ndarray, d: int) -> np.ndarray:
     return m
 
 
+def _scores_in_steps(points: np.ndarray) -> np.ndarray:
+    """Fantasy points as exact integers: whole cents divided by the scoring's step (5 cents on
+    DraftKings), so ties are exact and the per-race counts need few bins."""
+    cents = np.rint(np.asarray(points, float) * 100).astype(np.int64)
+    step = int(np.gcd.reduce(np.abs(cents[cents != 0]))) if (cents != 0).any() else 1
+    return cents // max(step, 1)
+
+
+def _counts(scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per race (rows): entries at each score (``hist``, from the row's lowest score ``base``)
+    and entries above each score (``above``), each column of ``scores`` standing for
+    ``weights`` entries."""
+    base = scores.min(axis=1, keepdims=True)
+    span = int((scores - base).max()) + 2
+    rows = scores.shape[0]
+    idx = (scores - base) + np.arange(rows)[:, None] * span
+    hist = np.bincount(idx.ravel(), weights=np.broadcast_to(weights, scores.shape).ravel(), minlength=rows * span)
+    hist = hist.reshape(rows, span).astype(np.int64)
+    above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # entries scoring v or more
+    above = np.concatenate([above[:, 1:], np.zeros((rows, 1), np.int64)], axis=1)  # entries scoring more than v
+    return hist, above, base
+
+
+def _places(scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each column's score in each race: entries scoring more, and entries scoring the same
+    (itself included)."""
+    hist, above, base = _counts(scores, weights)
+    return np.take_along_axis(above, scores - base, axis=1), np.take_along_axis(hist, scores - base, axis=1)
+
+
 def simulate_contest(points: np.ndarray, user: np.ndarray, fld: Field, payouts: Payouts, chunk: int = 64,
                      progress=None, cancel=None) -> ContestResult:
     """Every simulated race (rows of ``points``, fantasy points per driver, whole cents) scored
@@ -409,17 +441,13 @@ def simulate_contest(points: np.ndarray, user: np.ndarray, fld: Field, payouts: 
     each other as well as with the field. Memory is bounded by ``chunk`` races at a time."""
     from engine.scenarios import Cancelled
 
-    cents = np.rint(np.asarray(points, float) * 100).astype(np.int64)
-    step = int(np.gcd.reduce(np.abs(cents[cents != 0]))) if (cents != 0).any() else 1
-    cents //= max(step, 1)  # scores in units of the scoring's step (5 cents on DK): exact, and fewer count bins
+    cents = _scores_in_steps(points)
     s_all, d = cents.shape
     user = np.asarray(user, np.int64)
     n_user, n_field = len(user), fld.size
     entries = n_user + n_field
     if entries > payouts.size:
         raise ContestError(f"{n_user} lineups plus a field of {n_field:,} make {entries:,} entries, more than the contest's {payouts.size:,}")
-    prizes = np.zeros(entries + 1)
-    prizes[1:] = payouts.prizes[:entries]
     cum = np.concatenate([[0.0], np.cumsum(payouts.prizes[:entries])])  # cum[k] = prizes of places 1..k
     mu = _onehot(user, d)
     mf = _onehot(fld.lineups, d)
@@ -435,16 +463,8 @@ def simulate_contest(points: np.ndarray, user: np.ndarray, fld: Field, payouts: 
         fs = np.rint(c @ mf).astype(np.int64)  # races x unique field lineups
         us = np.rint(c @ mu).astype(np.int64)  # races x user lineups
         allsc = np.concatenate([fs, us], axis=1)
-        base = allsc.min(axis=1, keepdims=True)
-        span = int((allsc - base).max()) + 2
+        better, ties = _places(allsc, weights)
         rows = allsc.shape[0]
-        idx = (allsc - base) + np.arange(rows)[:, None] * span
-        hist = np.bincount(idx.ravel(), weights=np.broadcast_to(weights, allsc.shape).ravel(), minlength=rows * span)
-        hist = hist.reshape(rows, span).astype(np.int64)
-        above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # above[r, v] = entries scoring v or more
-        above = np.concatenate([above[:, 1:], np.zeros((rows, 1), np.int64)], axis=1)  # entries scoring more than v
-        ties = np.take_along_axis(hist, allsc - base, axis=1)
-        better = np.take_along_axis(above, allsc - base, axis=1)
         pay = (cum[better + ties] - cum[better]) / ties  # equal split of the places the tie group spans
         user_pay[lo : lo + rows] = pay[:, len(fld.counts):]
         user_place[lo : lo + rows] = better[:, len(fld.counts):] + 1
@@ -455,6 +475,79 @@ def simulate_contest(points: np.ndarray, user: np.ndarray, fld: Field, payouts: 
     keys = {tuple(r): int(c) for r, c in zip(fld.lineups.tolist(), fld.counts)}
     dups = np.array([keys.get(tuple(sorted(r)), 0) for r in user.tolist()])
     return ContestResult(payouts, user_pay, user_place, field_paid, total_paid, dups, n_field)
+
+
+# ----------------------------------------------------------------------------- lineup selection
+SELECT_METHOD = ("greedy marginal gain: from the candidate pool, repeatedly add the lineup with the largest expected payout "
+                 "given the field and the lineups already chosen (ranked behind those scoring more, ties split), skipping "
+                 "lineups that would take a driver past the exposure limit; the chosen portfolio is then simulated as a whole")
+
+
+def candidate_pool(points: np.ndarray, fld: Field, extra: np.ndarray, seed: int, field_like: int = 1000, race_optimal: int = 300,
+                   chunk: int = 16) -> np.ndarray:
+    """Candidate lineups (sorted driver indices, unique): ``extra`` (e.g. the optimizer's),
+    the best legal lineup of ``race_optimal`` simulated races, and ``field_like`` draws from
+    the field's lineup distribution."""
+    if fld.pool is None or fld.pool_p is None:
+        raise ContestError("the field keeps no lineup distribution to draw candidates from")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
+    parts = [np.sort(np.asarray(extra, np.int64), axis=1)] if len(extra) else []
+    parts.append(fld.pool[rng.choice(len(fld.pool), size=field_like, p=fld.pool_p)])
+    races = rng.choice(len(points), size=min(race_optimal, len(points)), replace=False)
+    onehot = _onehot(fld.pool, points.shape[1])
+    best = [np.argmax(points[races[lo : lo + chunk]] @ onehot, axis=1) for lo in range(0, len(races), chunk)]
+    parts.append(fld.pool[np.concatenate(best)])
+    return np.unique(np.concatenate(parts).astype(np.int64), axis=0)
+
+
+def select_lineups(points: np.ndarray, candidates: np.ndarray, fld: Field, payouts: Payouts, n: int, max_exposure: float,
+                   races: int = 2000, seed: int = 0, chunk: int = 64) -> list[int]:
+    """Indices of ``n`` candidates chosen by greedy marginal gain (SELECT_METHOD) on up to
+    ``races`` of the simulated races; no driver in more than ``max_exposure`` of them."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+    rows = np.sort(rng.choice(len(points), size=min(races, len(points)), replace=False))
+    steps = _scores_in_steps(points[rows])
+    d = points.shape[1]
+    mf, mc = _onehot(fld.lineups, d), _onehot(candidates, d)
+    weights = np.concatenate([fld.counts.astype(np.int64), np.zeros(len(candidates), np.int64)])
+    sc, better, ties = [], [], []
+    for lo in range(0, len(rows), chunk):
+        c = steps[lo : lo + chunk].astype(float)
+        allsc = np.concatenate([np.rint(c @ mf), np.rint(c @ mc)], axis=1).astype(np.int64)
+        b, t = _places(allsc, weights)  # the field's entries above and level with each candidate
+        sc.append(allsc[:, len(fld.counts):])
+        better.append(b[:, len(fld.counts):])
+        ties.append(t[:, len(fld.counts):])
+    sc, better, ties = np.concatenate(sc), np.concatenate(better), np.concatenate(ties)
+    entries = fld.size + n
+    if entries > payouts.size:
+        raise ContestError(f"{n} lineups plus a field of {fld.size:,} make {entries:,} entries, more than the contest's {payouts.size:,}")
+    cum = np.concatenate([[0.0], np.cumsum(payouts.prizes[:entries])])
+    extra_b = np.zeros_like(better)
+    extra_t = np.zeros_like(ties)
+    limit = max(1, int(np.floor(max_exposure * n + 1e-9)))
+    used = np.zeros(d, np.int64)
+    allowed = np.ones(len(candidates), bool)
+    chosen: list[int] = []
+    for _ in range(n):
+        if not allowed.any():
+            raise ContestError(f"only {len(chosen)} lineups fit the {max_exposure:.0%} exposure limit among {len(candidates):,} "
+                               "candidates: raise the limit or the pool")
+        b = better + extra_b
+        t = ties + 1 + extra_t
+        gain = ((cum[np.minimum(b + t, entries)] - cum[np.minimum(b, entries)]) / t).mean(axis=0)
+        gain[~allowed] = -np.inf
+        k = int(np.argmax(gain))
+        chosen.append(k)
+        allowed[k] = False
+        used[candidates[k]] += 1
+        full = np.flatnonzero(used >= limit)
+        if full.size:
+            allowed &= ~np.isin(candidates, full).any(axis=1)
+        col = sc[:, k : k + 1]
+        extra_b += sc < col
+        extra_t += sc == col
+    return chosen
 
 
 # ----------------------------------------------------------------------------- a contest on an optimize run
@@ -489,10 +582,14 @@ def ownership_targets(mean_points: np.ndarray, salary: np.ndarray, racing: np.nd
 
 
 def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
-                ownership: dict[str, float] | None = None, max_entries: int | None = None, progress=None, cancel=None) -> dict:
+                ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
+                max_exposure: float = 0.5, progress=None, cancel=None) -> dict:
     """The contest of an optimize run's lineups (the user's entries) against a field drawn from
     ownership, over the run's simulated races; JSON-ready (see ``pitwall contest``).
-    ``ownership``: driver id -> percent for the drivers the analyst set."""
+    ``ownership``: driver id -> percent for the drivers the analyst set. ``select``: the entered
+    lineups are chosen for the contest (SELECT_METHOD, from a pool of the optimizer's lineups,
+    per-race optimal lineups and field-like ones) instead of the optimizer's; the optimizer's
+    portfolio is simulated too, for comparison."""
     p = run.portfolio.problem
     site = run.settings.site.value
     floor = SALARY_FLOOR[site] if floor is None else int(floor)
@@ -515,10 +612,23 @@ def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, f
     given = {p.ids.index(i): float(v) for i, v in (ownership or {}).items()}
     target, notes = ownership_targets(P.mean(axis=0), p.salary, racing, p.roster, p.cap, floor, given, lineups)
     fld = sample_field(target, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups)
-    user = np.array([sorted(lu.members) for lu in run.portfolio.lineups])
-    res = simulate_contest(P, user, fld, payouts, progress=progress, cancel=cancel)
+    optimizer_lineups = np.array([sorted(lu.members) for lu in run.portfolio.lineups])
+    step = progress or (lambda f: None)
+    selection = None
+    if select:
+        pool = candidate_pool(P, fld, optimizer_lineups, seed)
+        chosen = select_lineups(P, pool, fld, payouts, n_user, max_exposure, seed=seed)
+        user = pool[chosen]
+        base = simulate_contest(P, optimizer_lineups, fld, payouts, progress=lambda f: step(0.5 * f), cancel=cancel)
+        res = simulate_contest(P, user, fld, payouts, progress=lambda f: step(0.5 + 0.5 * f), cancel=cancel)
+        selection = {"method": SELECT_METHOD, "candidates": int(len(pool)), "max_exposure": max_exposure,
+                     "optimizer_portfolio": base.portfolio()}
+    else:
+        user = optimizer_lineups
+        res = simulate_contest(P, user, fld, payouts, progress=progress, cancel=cancel)
     metrics = res.lineup_metrics()
-    return {
+    points = P @ _onehot(user, P.shape[1]) if len(user) else np.zeros((len(P), 0))
+    out = {
         "contest": {"size": size, "entry_fee": entry_fee, "payout_total": round(payouts.total, 2), "payouts": payouts.name,
                     "paid_places": payouts.paid_places, "salary_floor": floor, "races": int(P.shape[0]), "seed": seed},
         "field": {"lineups": fld.size, "unique_lineups": int(len(fld.counts)), "max_duplicates": int(fld.counts.max()),
@@ -527,8 +637,11 @@ def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, f
                                  "realized": round(float(fld.realized[k]), 2)} for k in np.argsort(-fld.target)],
                   "notes": notes + fld.notes},
         "portfolio": res.portfolio(),
-        "lineups": [{"drivers": [p.names[i] for i in lu.members], "driver_ids": [p.ids[i] for i in lu.members],
-                     "salary": lu.salary, "mean_points": round(lu.mean, 2), **m}
-                    for lu, m in zip(run.portfolio.lineups, metrics)],
+        "lineups": [{"drivers": [p.names[i] for i in lu], "driver_ids": [p.ids[i] for i in lu],
+                     "salary": int(p.salary[lu].sum()), "mean_points": round(float(points[:, k].mean()), 2), **m}
+                    for k, (lu, m) in enumerate(zip(user.tolist(), metrics))],
         "payout_table": payouts.rows(),
     }
+    if selection is not None:
+        out["selection"] = selection
+    return out

@@ -175,3 +175,20 @@ def test_the_contest_command_writes_the_contest_json_and_refuses_a_bad_ownership
             env_extra={"PITWALL_STATE_DIR": str(tmp_path)})
     assert r.returncode == 1 and "row 3: driver 'Nobody Atall' is not on the slate" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_lineups_selected_for_the_contest_respect_exposure_and_beat_field_like_ones(bristol):
+    from engine.contest import candidate_pool, select_lineups
+
+    pay = preset_payouts("large-gpp", 2000, 20)
+    field = sample_field(bristol["own"], bristol["salary"], 6, 50_000, 48_500, 1980, seed=4, names=bristol["names"],
+                         lineups=bristol["lineups"])
+    pool = candidate_pool(bristol["points"], field, np.zeros((0, 6), np.int64), seed=4, field_like=1000, race_optimal=200)
+    assert len(pool) >= 1000
+    chosen = select_lineups(bristol["points"], pool, field, pay, 20, max_exposure=0.5, races=1000, seed=4)
+    picked = pool[chosen]
+    assert len(set(chosen)) == 20 and np.bincount(picked.ravel(), minlength=len(bristol["salary"])).max() <= 10
+    field_like = pool[np.random.default_rng(0).choice(len(pool), 20, replace=False)]
+    sel = simulate_contest(bristol["points"], picked, field, pay).portfolio()["mean_profit"]
+    rnd = simulate_contest(bristol["points"], field_like, field, pay).portfolio()["mean_profit"]
+    assert sel > rnd
