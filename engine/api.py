@@ -79,6 +79,33 @@ class ApiOptimizeRequest(OptimizeRequest):
 
 
 
+class PayoutRow(Contract):
+    place_from: int = Field(ge=1)
+    place_to: int = Field(ge=1)
+    prize: float = Field(ge=0, allow_inf_nan=False, description="prize per place")
+
+
+class OwnershipRow(Contract):
+    driver_id: str
+    ownership: float = Field(ge=0, le=100, allow_inf_nan=False, description="projected ownership, percent")
+
+
+class ApiContestRequest(ApiOptimizeRequest):
+    """An optimize request plus the contest: its size, entry fee, payouts (a preset or a table),
+    projected ownership for any drivers (the default model fills the rest), and whether to choose
+    the lineups for the contest (``select``) instead of entering the optimizer's."""
+
+    contest_size: int = Field(default=10_000, ge=2, le=1_000_000)
+    entry_fee: float = Field(default=20.0, ge=0, le=100_000, allow_inf_nan=False)
+    payouts: str = Field(default="large-gpp", pattern="^(single-entry-gpp|large-gpp|50-50|double-up)$")
+    payout_table: list[PayoutRow] | None = Field(default=None, max_length=10_000, description="replaces the preset")
+    max_entries: int | None = Field(default=None, ge=1)
+    salary_floor: int | None = Field(default=None, ge=0)
+    ownership: list[OwnershipRow] | None = Field(default=None, max_length=MAX_DRIVERS)
+    select: bool = False
+    select_max_exposure: float = Field(default=1.0, gt=0, le=1.0, description="with select: no driver in more than this share")
+
+
 class BacktestRequest(Contract):
     seasons: list[int] = Field(min_length=1, max_length=20, description="seasons of the history after the model's fit seasons")
     track_type: str | None = None
@@ -292,28 +319,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     status_doc = dict(response_model=JobStatus, response_model_exclude_unset=True)
     cancel_doc = {**not_found, 409: {"model": ErrorBody, "description": "the run has already finished"}}
 
-    @router.post("/optimize", status_code=202, **status_doc,
-                 responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
-    async def post_optimize(req: ApiOptimizeRequest):
-        # on the event loop: a few milliseconds of checks and one insert (no simulation here); a
-        # thread-pool handler would wait for two pool hops behind the status polls under load
+    def check_run_request(req: ApiOptimizeRequest) -> tuple[Slate, OptimizeSettings] | JSONResponse:
+        """The slate and settings of an optimize or contest request, or the 422 (or webhook
+        refusal) naming what is wrong: a few milliseconds, fine on the event loop."""
         if req.scenario_config.track_id not in service.tracks.index:
             known = ", ".join(sorted(service.tracks.index))
             return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r}; known: {known}"]}, 422)
         refused = service.check_webhook(req.webhook_url)
         if refused:
             return refused
-        try:
-            slate = service.slate_of(req)
-        except ValueError as exc:
-            return JSONResponse({"detail": [str(exc)]}, 422)
         seed = req.random_seed if req.random_seed is not None else int.from_bytes(os.urandom(4), "little")
         try:
-            opts = OptimizeSettings(site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios,
-                                    objective=req.objective, seed=seed, min_unique=req.min_unique, salary_cap=req.salary_cap,
-                                    min_exposure=req.min_exposure, max_exposure=req.max_exposure)
+            return service.slate_of(req), OptimizeSettings(
+                site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios, objective=req.objective, seed=seed,
+                min_unique=req.min_unique, salary_cap=req.salary_cap, min_exposure=req.min_exposure, max_exposure=req.max_exposure)
         except ValueError as exc:
             return JSONResponse({"detail": [str(exc)]}, 422)
+
+    def job_routes(kind: str) -> None:
+        """GET status (answered on the event loop: one indexed read of the WAL store), GET result
+        and DELETE (cancel) of the runs of ``kind``."""
+        async def status(run_id: str):
+            return status_or_404(run_id, kind)
+
+        def result_of(run_id: str):
+            return result(run_id, kind, lambda res: res)
+
+        def cancel_run(run_id: str):
+            return cancel(run_id, kind)
+
+        router.add_api_route(f"/{kind}/{{run_id}}/status", status, methods=["GET"], name=f"{kind}_status", **status_doc,
+                             responses=not_found)
+        router.add_api_route(f"/{kind}/{{run_id}}/result", result_of, methods=["GET"], name=f"{kind}_result",
+                             responses={**not_found, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+        router.add_api_route(f"/{kind}/{{run_id}}", cancel_run, methods=["DELETE"], name=f"{kind}_cancel", status_code=202,
+                             **status_doc, responses=cancel_doc)
+
+    @router.post("/optimize", status_code=202, **status_doc,
+                 responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
+    async def post_optimize(req: ApiOptimizeRequest):
+        # on the event loop: a few milliseconds of checks and one insert (no simulation here); a
+        # thread-pool handler would wait for two pool hops behind the status polls under load
+        checked = check_run_request(req)
+        if isinstance(checked, JSONResponse):
+            return checked
+        slate, opts = checked
         run_id = str(uuid.uuid4())
         plan = optimize_job(slate, opts, service.settings, req.scenario_config.calibration_enabled, config=req.scenario_config,
                             response_id=run_id)
@@ -335,6 +385,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def optimize_cancel(run_id: str):
         return cancel(run_id, "optimize")
 
+    @router.post("/contest", status_code=202, **status_doc,
+                 responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
+    def post_contest(req: ApiContestRequest):
+        from engine.contest import ContestError, payouts_from_rows, preset_payouts
+        from engine.tasks import contest_plan
+
+        checked = check_run_request(req)
+        if isinstance(checked, JSONResponse):
+            return checked
+        slate, opts = checked
+        try:
+            if req.payout_table:
+                table = payouts_from_rows([(f"payout_table[{k}]", r.place_from, r.place_to, r.prize) for k, r in enumerate(req.payout_table)],
+                                          req.contest_size, req.entry_fee, "payout_table")
+            else:
+                table = preset_payouts(req.payouts, req.contest_size, req.entry_fee)
+            ids = {d.driver_id for d in slate.drivers}
+            own: dict[str, float] = {}
+            for k, row in enumerate(req.ownership or []):
+                if row.driver_id not in ids:
+                    raise ContestError(f"ownership[{k}]: driver {row.driver_id!r} is not on the slate")
+                if row.driver_id in own:
+                    raise ContestError(f"ownership[{k}]: driver {row.driver_id!r} appears twice")
+                own[row.driver_id] = row.ownership
+        except ValueError as exc:  # ContestError is a ValueError
+            return JSONResponse({"detail": [str(exc)]}, 422)
+        from engine.scenarios import load_params
+
+        contest = {"size": req.contest_size, "entry_fee": req.entry_fee, "payouts": table, "seed": opts.seed, "floor": req.salary_floor,
+                   "ownership": own or None, "max_entries": req.max_entries, "select": req.select,
+                   "max_exposure": req.select_max_exposure}
+        plan = contest_plan(slate, opts, service.settings, contest, config=req.scenario_config, model=load_params())
+        run_id = service.runner.submit("contest", plan, request=req.model_dump(mode="json"),
+                                       webhook=str(req.webhook_url) if req.webhook_url else None)
+        return status_or_404(run_id, "contest")
+
+    job_routes("contest")
+
     @router.post("/backtest", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request"}})
     def post_backtest(req: BacktestRequest):
@@ -351,17 +439,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
         return status_or_404(run_id, "backtest")
 
-    @router.get("/backtest/{run_id}/status", **status_doc, responses=not_found)
-    async def backtest_status(run_id: str):  # one indexed read of the WAL store: answered on the event loop
-        return status_or_404(run_id, "backtest")
-
-    @router.get("/backtest/{run_id}/result", responses={**not_found, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-    def backtest_result(run_id: str):
-        return result(run_id, "backtest", lambda res: res)
-
-    @router.delete("/backtest/{run_id}", status_code=202, **status_doc, responses=cancel_doc)
-    def backtest_cancel(run_id: str):
-        return cancel(run_id, "backtest")
+    job_routes("backtest")
 
     @router.get("/health", response_model=Health)
     def health():

@@ -133,24 +133,33 @@ def read_payouts_csv(text: str, size: int, entry_fee: float, source: str = "payo
     header = set(rows[0].keys()) if rows else set()
     if not rows or not need <= {h.strip().lower() for h in header if h}:
         raise ContestError(f"{source}: expected the columns place_from,place_to,prize (got {', '.join(sorted(h for h in header if h)) or 'no rows'})")
-    prizes = np.zeros(size)
-    covered = np.zeros(size, bool)
+    parsed = []
     for k, raw in enumerate(rows, start=2):
         row = {str(a).strip().lower(): (b or "").strip() for a, b in raw.items() if a}
         try:
-            lo, hi = int(row["place_from"]), int(row["place_to"])
-            prize = float(row["prize"].replace("$", "").replace(",", ""))
+            parsed.append((f"row {k}", int(row["place_from"]), int(row["place_to"]), float(row["prize"].replace("$", "").replace(",", ""))))
         except ValueError:
             raise ContestError(f"{source}, row {k}: place_from and place_to must be whole numbers and prize a number "
                                f"(got {row['place_from']!r}, {row['place_to']!r}, {row['prize']!r})") from None
+    return payouts_from_rows(parsed, size, entry_fee, source)
+
+
+def payouts_from_rows(rows: list[tuple[str, int, int, float]], size: int, entry_fee: float, source: str = "payouts") -> Payouts:
+    """A payout table from (label, place_from, place_to, prize per place) rows; errors name the
+    row: places start at 1, do not overlap, stay within the contest, and never pay more than
+    the place before."""
+    check_contest(size, entry_fee)
+    prizes = np.zeros(size)
+    covered = np.zeros(size, bool)
+    for label, lo, hi, prize in rows:
         if lo < 1 or hi < lo:
-            raise ContestError(f"{source}, row {k}: places {lo}-{hi} are not a range starting at 1 or later")
+            raise ContestError(f"{source}, {label}: places {lo}-{hi} are not a range starting at 1 or later")
         if hi > size:
-            raise ContestError(f"{source}, row {k}: place {hi} is beyond the contest size {size:,}")
+            raise ContestError(f"{source}, {label}: place {hi} is beyond the contest size {size:,}")
         if prize < 0 or not np.isfinite(prize):
-            raise ContestError(f"{source}, row {k}: prize {prize} must be 0 or more")
+            raise ContestError(f"{source}, {label}: prize {prize} must be 0 or more")
         if covered[lo - 1 : hi].any():
-            raise ContestError(f"{source}, row {k}: places {lo}-{hi} overlap an earlier row")
+            raise ContestError(f"{source}, {label}: places {lo}-{hi} overlap an earlier row")
         covered[lo - 1 : hi] = True
         prizes[lo - 1 : hi] = prize
     if np.any(np.diff(prizes) > 1e-9):
@@ -388,6 +397,7 @@ class ContestResult:
         profit = self.user_payout.sum(axis=1) - u * fee
         p5, p50, p95 = np.percentile(profit, [5, 50, 95])
         return {"lineups": u, "mean_profit": round(float(profit.mean()), 2),
+                "profit_quantiles": [round(float(v), 2) for v in np.percentile(profit, np.arange(0, 101, 5))],
                 "roi": round(float(profit.mean() / (u * fee)), 4) if fee else None,
                 "cash_prob": round(float((self.user_payout > 0).any(axis=1).mean()), 4),
                 "profit_p5": round(float(p5), 2), "profit_p50": round(float(p50), 2), "profit_p95": round(float(p95), 2)}
@@ -609,7 +619,10 @@ def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, f
     P = run.points
     racing = np.array([k not in p.excludes for k in range(p.n)]) & (p.salary > 0)
     lineups = legal_lineups(p.salary, racing, p.roster, p.cap, floor)
-    given = {p.ids.index(i): float(v) for i, v in (ownership or {}).items()}
+    # the slate's own-% column first (edited in the app, saved in the slate JSON), then what was given here
+    merged = {d.driver_id: 100 * d.projected_ownership for d in run.slate.drivers if d.projected_ownership is not None}
+    merged.update(ownership or {})
+    given = {p.ids.index(i): float(v) for i, v in merged.items() if i in p.ids}
     target, notes = ownership_targets(P.mean(axis=0), p.salary, racing, p.roster, p.cap, floor, given, lineups)
     fld = sample_field(target, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups)
     optimizer_lineups = np.array([sorted(lu.members) for lu in run.portfolio.lineups])

@@ -181,3 +181,25 @@ def run_local(plan) -> Any:
     from engine.jobs import LocalDispatch
 
     return plan(LocalDispatch())
+
+
+# ----------------------------------------------------------------------------- contest
+def contest_task(progress, cancel, slate, settings, ontology_settings: str, config, model, contest: dict):
+    """Optimize the slate, then simulate the contest of its lineups (engine.contest.run_contest)."""
+    from engine.contest import run_contest
+    from engine.pipeline import run_optimize
+
+    repo, notice = _repository(ontology_settings)
+    run = run_optimize(slate, settings, repo, progress=lambda f: progress(0.5 * f), cancel=cancel, config=config, model=model)
+    out = run_contest(run, progress=lambda f: progress(0.5 + 0.5 * f), cancel=cancel, **contest)
+    out["model"] = {"hash": run.inputs.model.hash, "fit_seasons": run.inputs.model.fit_span}
+    out["notes"] = ([notice] if notice else []) + run.summary()["notes"]
+    return out, None
+
+
+def contest_plan(slate, settings, ontology_settings, contest: dict, config=None, model=None):
+    """The plan of a contest job: one task (the optimizer's lineups and the contest use the same
+    simulated races)."""
+    onto = ontology_settings.model_dump_json(include={"ontology_backend", "neo4j_uri", "neo4j_user", "neo4j_password",
+                                                      "neo4j_timeout_s", "state_dir"})
+    return lambda d: d.run(contest_task, slate, settings, onto, config, model, contest)

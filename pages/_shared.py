@@ -106,3 +106,24 @@ def ontology_notice():
     if notice:
         st.warning(notice)
     return repo
+
+
+def job_progress(key: str, kind: str, label: str) -> None:
+    """Progress and cancel of the run whose id is in session state ``key`` (call it inside an
+    st.fragment that reruns every half second); once the run ends, the whole page reruns once."""
+    run_id = st.session_state.get(key)
+    if not run_id:
+        return
+    status = runner().status(run_id, kind)
+    if status is None:
+        st.error(f"Run {run_id} is unknown.")
+        return
+    if status["status"] in ("completed", "failed", "cancelled"):
+        if st.session_state.get(f"{key}_shown") != (run_id, status["status"]):
+            st.session_state[f"{key}_shown"] = (run_id, status["status"])
+            st.rerun(scope="app")
+        return
+    c1, c2 = st.columns([5, 1])
+    c1.progress(status["progress"], text=f"{label} {run_id[:8]}: {status['status']} {100 * status['progress']:.0f}%")
+    if c2.button("Cancel", key=f"cancel_{run_id}"):
+        runner().cancel(run_id)

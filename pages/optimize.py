@@ -12,7 +12,8 @@ from engine.optimizer import OBJECTIVES
 from engine.pipeline import OptimizeSettings
 from engine.service import optimize_cache_key, optimize_job
 from engine.settings import get_settings
-from pages._shared import SITES, analyst_rules, cluster_caption, guard, ontology_notice, owner, require_slate, runner, show_error
+from pages._shared import (SITES, analyst_rules, cluster_caption, guard, job_progress, ontology_notice, owner, require_slate, runner,
+                            show_error)
 
 st.title("Optimize")
 FINISHED = ("completed", "failed", "cancelled")
@@ -70,22 +71,7 @@ def form() -> None:
 
 @st.fragment(run_every=0.5)
 def progress_panel() -> None:
-    run_id = st.session_state.get("run_id")
-    if not run_id:
-        return
-    status = runner().status(run_id)
-    if status is None:
-        st.error(f"Run {run_id} is unknown.")
-        return
-    if status["status"] in FINISHED:
-        if st.session_state.get("shown") != (run_id, status["status"]):
-            st.session_state["shown"] = (run_id, status["status"])
-            st.rerun(scope="app")
-        return
-    c1, c2 = st.columns([5, 1])
-    c1.progress(status["progress"], text=f"Run {run_id[:8]}: {status['status']} {100 * status['progress']:.0f}%")
-    if c2.button("Cancel", key=f"cancel_{run_id}"):
-        runner().cancel(run_id)
+    job_progress("run_id", None, "Run")
 
 
 def results() -> None:

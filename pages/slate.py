@@ -120,7 +120,29 @@ def editor() -> None:
             st.caption("Edits applied.")
         except Exception as exc:  # noqa: BLE001
             show_error(exc, "These edits were not applied (the slate keeps its last valid values)")
+    ownership_import()
     variants()
+
+
+def ownership_import() -> None:
+    """Projected ownership (the own % column, used by the Contest page) from a CSV of driver name
+    or DK/FD ID and ownership %; a file with a bad row changes nothing."""
+    from engine.contest import OWNERSHIP_MODEL, read_ownership_csv
+
+    with st.expander("Import projected ownership (CSV: driver name or DK/FD ID, ownership %)"):
+        st.caption(f"Blank own % means the {OWNERSHIP_MODEL}.")
+        up = st.file_uploader("Ownership CSV", type=["csv", "txt"], key="own_csv")
+        if up is not None and st.button("Import ownership"):
+            s = slate()
+            try:
+                got = read_ownership_csv(decode_text(up.getvalue(), up.name)[0], [d.name for d in s.drivers],
+                                         [d.driver_id for d in s.drivers], [d.site_player_id for d in s.drivers], source=up.name)
+                drivers = [d.model_copy(update={"projected_ownership": got[k] / 100}) if k in got else d for k, d in enumerate(s.drivers)]
+                set_slate(s.model_copy(update={"drivers": drivers}))
+                st.success(f"Ownership of {len(got)} drivers imported from {up.name}.")
+                st.rerun()
+            except Exception as exc:  # noqa: BLE001 - shown; the slate is unchanged
+                show_error(exc, f"{up.name} was not imported; the slate is unchanged")
 
 
 def variants() -> None:

@@ -296,3 +296,25 @@ def test_docs_are_served_without_a_cdn(client):
         r = client.get(f"/static-offline-docs/{asset}")
         assert r.status_code == 200 and len(r.content) > 10_000
     assert "cdn.jsdelivr.net" not in client.get("/redoc").text
+
+
+def test_contest_end_to_end_and_its_refusals(client, bristol_request):
+    req = {**bristol_request, "n_lineups": 3, "scenario_config": {**bristol_request["scenario_config"], "n_scenarios": 1000,
+                                                                  "calibration_enabled": False},
+           "contest_size": 400, "entry_fee": 5, "payouts": "double-up", "select": True,
+           "ownership": [{"driver_id": "ryan-blaney", "ownership": 30}]}
+    r = client.post("/api/v1/contest", json=req)
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+    st = wait(client, run_id, kind="contest")
+    assert st["status"] == "completed", st
+    res = client.get(f"/api/v1/contest/{run_id}/result").json()
+    assert res["contest"]["size"] == 400 and res["field"]["lineups"] == 397 and len(res["lineups"]) == 3
+    assert res["selection"]["candidates"] >= 1000 and "roi" in res["selection"]["optimizer_portfolio"]
+    assert {o["driver_id"]: o["target"] for o in res["field"]["ownership"]}["ryan-blaney"] == 30
+    assert client.get(f"/api/v1/optimize/{run_id}/status").status_code == 404  # a run of the other kind
+    for bad, why in [({"ownership": [{"driver_id": "nobody", "ownership": 5}]}, "ownership[0]: driver 'nobody' is not on the slate"),
+                     ({"payout_table": [{"place_from": 1, "place_to": 500, "prize": 10}]}, "place 500 is beyond the contest size 400"),
+                     ({"payouts": "huge"}, "payouts")]:
+        r = client.post("/api/v1/contest", json={**req, **bad})
+        assert r.status_code == 422 and why in json.dumps(r.json()), (bad, r.text)

@@ -29,6 +29,15 @@ def new_app() -> AppTest:
     return at
 
 
+def wait_for_downloads(at: AppTest) -> None:
+    """Rerun the page until the finished run's download buttons show (or 100 s pass)."""
+    for _ in range(400):
+        time.sleep(0.25)
+        at.run()
+        if at.get("download_button"):
+            return
+
+
 def load_salary_slate(at: AppTest, file: str = "dk_2026-04-12_race08_bristol.csv") -> None:
     at.radio(key="source").set_value("Shipped salary slate").run()
     at.selectbox(key="pick_salary").set_value(file).run()
@@ -57,7 +66,7 @@ def test_first_visit_opens_a_slate_that_can_be_optimized():
             break
     assert not at.exception and not at.error and len(at.dataframe[0].value) == 2
     text = Path(APP).read_text()
-    assert text.count(":material/") == 6 and not any(ord(c) > 0x2000 for c in text)  # no emoji: Material icons only
+    assert text.count(":material/") == 7 and not any(ord(c) > 0x2000 for c in text)  # no emoji: Material icons only
 
 
 def test_pages_without_a_slate_say_what_to_do():
@@ -158,11 +167,7 @@ def test_optimize_run_to_completion_and_other_pages():
     at.number_input(key="opt_lineups").set_value(3)
     at.button[0].click().run()
     run_id = at.session_state["run_id"]
-    for _ in range(400):
-        time.sleep(0.25)
-        at.run()
-        if at.get("download_button"):
-            break
+    wait_for_downloads(at)
     assert not at.exception and not at.error
     lineups = at.dataframe[0].value
     assert len(lineups) == 3 and lineups["salary"].max() <= 50000
@@ -176,6 +181,24 @@ def test_optimize_run_to_completion_and_other_pages():
     at.switch_page("pages/calibration.py").run()
     assert not at.exception and any("144 races" in c.value for c in at.caption)
     assert len(at.dataframe[0].value) == 5 and len(at.dataframe[1].value) == 8  # 4 seasons + pooled; all + 7 types
+
+
+def test_contest_page_runs_a_contest_to_completion():
+    at = new_app()
+    load_salary_slate(at)
+    at.switch_page("pages/contest.py").run()
+    assert not at.exception and any("an assumption" in c.value for c in at.caption)
+    at.number_input(key="ct_size").set_value(300)
+    at.number_input(key="ct_lineups").set_value(2)
+    at.selectbox(key="ct_scenarios").set_value(1000)
+    at.button[0].click().run()
+    wait_for_downloads(at)
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) == 2 and {"roi", "win_pct", "cash_pct", "avg_duplicates"} <= set(table.columns)
+    assert [m.label for m in at.metric][:3] == ["Expected profit", "ROI", "Any cash"]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download DraftKings upload CSV" in labels and "Download contest (JSON)" in labels
 
 
 def test_calibration_state_in_query_params():
