@@ -430,9 +430,9 @@ def _counts(scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.nda
     rows = scores.shape[0]
     idx = (scores - base) + np.arange(rows)[:, None] * span
     hist = np.bincount(idx.ravel(), weights=np.broadcast_to(weights, scores.shape).ravel(), minlength=rows * span)
-    hist = hist.reshape(rows, span).astype(np.int64)
-    above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # entries scoring v or more
-    above = np.concatenate([above[:, 1:], np.zeros((rows, 1), np.int64)], axis=1)  # entries scoring more than v
+    hist = hist.reshape(rows, span).astype(np.int32)  # counts up to a contest's size fit (1,000,000 at most)
+    above = np.zeros_like(hist)  # entries scoring more than v
+    np.cumsum(hist[:, :0:-1], axis=1, dtype=np.int32, out=above[:, -2::-1])
     return hist, above, base
 
 
