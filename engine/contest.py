@@ -591,15 +591,27 @@ def ownership_targets(mean_points: np.ndarray, salary: np.ndarray, racing: np.nd
     return np.round(own, 2), notes
 
 
-def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
-                ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
-                max_exposure: float = 0.5, progress=None, cancel=None) -> dict:
-    """The contest of an optimize run's lineups (the user's entries) against a field drawn from
-    ownership, over the run's simulated races; JSON-ready (see ``pitwall contest``).
-    ``ownership``: driver id -> percent for the drivers the analyst set. ``select``: the entered
-    lineups are chosen for the contest (SELECT_METHOD, from a pool of the optimizer's lineups,
-    per-race optimal lineups and field-like ones) instead of the optimizer's; the optimizer's
-    portfolio is simulated too, for comparison."""
+@dataclass
+class ContestSetup:
+    """What a contest's race blocks need (the field, the entered lineups, the payouts) and what
+    its summary reports beyond the results (notes, selection)."""
+
+    size: int
+    entry_fee: float
+    payouts: Payouts
+    seed: int
+    floor: int
+    fld: Field
+    user: np.ndarray
+    optimizer_lineups: np.ndarray
+    notes: list[str]
+    selection: dict | None = None
+
+
+def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
+                    ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
+                    max_exposure: float = 1.0) -> ContestSetup:
+    """Check the contest, set the ownership targets, draw the field and (``select``) choose the lineups."""
     p = run.portfolio.problem
     site = run.settings.site.value
     floor = SALARY_FLOOR[site] if floor is None else int(floor)
@@ -626,35 +638,70 @@ def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, f
     target, notes = ownership_targets(P.mean(axis=0), p.salary, racing, p.roster, p.cap, floor, given, lineups)
     fld = sample_field(target, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups)
     optimizer_lineups = np.array([sorted(lu.members) for lu in run.portfolio.lineups])
-    step = progress or (lambda f: None)
-    selection = None
+    user, selection = optimizer_lineups, None
     if select:
         pool = candidate_pool(P, fld, optimizer_lineups, seed)
-        chosen = select_lineups(P, pool, fld, payouts, n_user, max_exposure, seed=seed)
-        user = pool[chosen]
-        base = simulate_contest(P, optimizer_lineups, fld, payouts, progress=lambda f: step(0.5 * f), cancel=cancel)
-        res = simulate_contest(P, user, fld, payouts, progress=lambda f: step(0.5 + 0.5 * f), cancel=cancel)
-        selection = {"method": SELECT_METHOD, "candidates": int(len(pool)), "max_exposure": max_exposure,
-                     "optimizer_portfolio": base.portfolio()}
-    else:
-        user = optimizer_lineups
-        res = simulate_contest(P, user, fld, payouts, progress=progress, cancel=cancel)
+        user = pool[select_lineups(P, pool, fld, payouts, n_user, max_exposure, seed=seed)]
+        selection = {"method": SELECT_METHOD, "candidates": int(len(pool)), "max_exposure": max_exposure}
+    return ContestSetup(size, float(entry_fee), payouts, int(seed), floor, fld, user, optimizer_lineups, notes, selection)
+
+
+def contest_block(run, setup: ContestSetup, block: int, blocks: int, which: str = "user", progress=None, cancel=None) -> ContestResult:
+    """The contest over block ``block`` of ``blocks`` equal runs of the simulated races (one Dask
+    task each for a large contest); ``which``: the entered lineups, or the optimizer's ("base")."""
+    P = run.points
+    lo, hi = block * len(P) // blocks, (block + 1) * len(P) // blocks
+    lineups = setup.user if which == "user" else setup.optimizer_lineups
+    return simulate_contest(P[lo:hi], lineups, setup.fld, setup.payouts, progress=progress, cancel=cancel)
+
+
+def merge_results(parts: list[ContestResult]) -> ContestResult:
+    """One result from the results of consecutive race blocks (in order)."""
+    first = parts[0]
+    return ContestResult(first.payouts, np.concatenate([r.user_payout for r in parts]), np.concatenate([r.user_place for r in parts]),
+                         np.concatenate([r.field_paid for r in parts]), np.concatenate([r.total_paid for r in parts]),
+                         first.duplicates, first.field_size)
+
+
+def contest_summary(run, setup: ContestSetup, res: ContestResult, base: ContestResult | None = None) -> dict:
+    """The JSON-ready contest result (see ``pitwall contest``)."""
+    p = run.portfolio.problem
+    P, fld, payouts, user = run.points, setup.fld, setup.payouts, setup.user
     metrics = res.lineup_metrics()
-    points = P @ _onehot(user, P.shape[1]) if len(user) else np.zeros((len(P), 0))
+    points = P @ _onehot(user, P.shape[1])
     out = {
-        "contest": {"size": size, "entry_fee": entry_fee, "payout_total": round(payouts.total, 2), "payouts": payouts.name,
-                    "paid_places": payouts.paid_places, "salary_floor": floor, "races": int(P.shape[0]), "seed": seed},
+        "contest": {"size": setup.size, "entry_fee": setup.entry_fee, "payout_total": round(payouts.total, 2), "payouts": payouts.name,
+                    "paid_places": payouts.paid_places, "salary_floor": setup.floor, "races": int(P.shape[0]), "seed": setup.seed},
         "field": {"lineups": fld.size, "unique_lineups": int(len(fld.counts)), "max_duplicates": int(fld.counts.max()),
                   "mean_profit": res.field_mean_profit(), "method": FIELD_METHOD, "ownership_model": OWNERSHIP_MODEL,
                   "ownership": [{"driver_id": p.ids[k], "name": p.names[k], "target": round(float(fld.target[k]), 2),
                                  "realized": round(float(fld.realized[k]), 2)} for k in np.argsort(-fld.target)],
-                  "notes": notes + fld.notes},
+                  "notes": setup.notes + fld.notes},
         "portfolio": res.portfolio(),
         "lineups": [{"drivers": [p.names[i] for i in lu], "driver_ids": [p.ids[i] for i in lu],
                      "salary": int(p.salary[lu].sum()), "mean_points": round(float(points[:, k].mean()), 2), **m}
                     for k, (lu, m) in enumerate(zip(user.tolist(), metrics))],
         "payout_table": payouts.rows(),
     }
-    if selection is not None:
-        out["selection"] = selection
+    if setup.selection is not None:
+        out["selection"] = {**setup.selection, "optimizer_portfolio": base.portfolio() if base is not None else None}
     return out
+
+
+def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
+                ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
+                max_exposure: float = 1.0, progress=None, cancel=None) -> dict:
+    """The contest of an optimize run's lineups (the user's entries) against a field drawn from
+    ownership, over the run's simulated races, in this process; JSON-ready (see ``pitwall
+    contest``). ``ownership``: driver id -> percent for the drivers the analyst set. ``select``:
+    the entered lineups are chosen for the contest (SELECT_METHOD, from a pool of the
+    optimizer's lineups, per-race optimal lineups and field-like ones) instead of the
+    optimizer's; the optimizer's portfolio is simulated too, for comparison. engine.tasks runs
+    the same steps as Dask tasks (a task per block of races for large contests)."""
+    setup = prepare_contest(run, size, entry_fee, payouts, seed, floor, ownership, max_entries, select, max_exposure)
+    step = progress or (lambda f: None)
+    base = None
+    if select:
+        base = contest_block(run, setup, 0, 1, "base", progress=lambda f: step(0.5 * f), cancel=cancel)
+    res = contest_block(run, setup, 0, 1, "user", progress=lambda f: step(0.5 + 0.5 * f if select else f), cancel=cancel)
+    return contest_summary(run, setup, res, base)

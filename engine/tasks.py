@@ -184,22 +184,75 @@ def run_local(plan) -> Any:
 
 
 # ----------------------------------------------------------------------------- contest
+CONTEST_SPLIT = 20_000  # contests over more simulated races than this run a task per block of races
+CONTEST_BLOCK = 10_000  # races per contest task
+
+
 def contest_task(progress, cancel, slate, settings, ontology_settings: str, config, model, contest: dict):
     """Optimize the slate, then simulate the contest of its lineups (engine.contest.run_contest)."""
     from engine.contest import run_contest
+
+    run, notes = _contest_run(slate, settings, ontology_settings, config, model, lambda f: progress(0.5 * f), cancel)
+    out = run_contest(run, progress=lambda f: progress(0.5 + 0.5 * f), cancel=cancel, **contest)
+    return _contest_out(out, run, notes), None
+
+
+def _contest_run(slate, settings, ontology_settings: str, config, model, progress=None, cancel=None):
     from engine.pipeline import run_optimize
 
     repo, notice = _repository(ontology_settings)
-    run = run_optimize(slate, settings, repo, progress=lambda f: progress(0.5 * f), cancel=cancel, config=config, model=model)
-    out = run_contest(run, progress=lambda f: progress(0.5 + 0.5 * f), cancel=cancel, **contest)
+    run = run_optimize(slate, settings, repo, progress=progress, cancel=cancel, config=config, model=model)
+    return run, ([notice] if notice else []) + run.summary()["notes"]
+
+
+def _contest_out(out: dict, run, notes: list[str]) -> dict:
     out["model"] = {"hash": run.inputs.model.hash, "fit_seasons": run.inputs.model.fit_span}
-    out["notes"] = ([notice] if notice else []) + run.summary()["notes"]
-    return out, None
+    out["notes"] = notes
+    return out
+
+
+def contest_optimize_task(slate, settings, ontology_settings: str, config, model):
+    return _contest_run(slate, settings, ontology_settings, config, model)
+
+
+def contest_prepare_task(optimized, contest: dict):
+    from engine.contest import prepare_contest
+
+    return prepare_contest(optimized[0], **contest)
+
+
+def contest_block_task(optimized, setup, block: int, blocks: int, which: str):
+    from engine.contest import contest_block
+
+    return contest_block(optimized[0], setup, block, blocks, which)
+
+
+def contest_summary_task(optimized, setup, parts, base_parts):
+    from engine.contest import contest_summary, merge_results
+
+    run, notes = optimized
+    base = merge_results(list(base_parts)) if base_parts else None
+    return _contest_out(contest_summary(run, setup, merge_results(list(parts)), base), run, notes)
 
 
 def contest_plan(slate, settings, ontology_settings, contest: dict, config=None, model=None):
-    """The plan of a contest job: one task (the optimizer's lineups and the contest use the same
-    simulated races)."""
+    """The plan of a contest job: one task (optimize, then the contest on the same races) up to
+    CONTEST_SPLIT simulated races; above, an optimize task, a task drawing the field (and choosing
+    the lineups), a task per CONTEST_BLOCK races (per-race results are independent, so the blocks
+    give the one-task result) and a summary task."""
     onto = ontology_settings.model_dump_json(include={"ontology_backend", "neo4j_uri", "neo4j_user", "neo4j_password",
                                                       "neo4j_timeout_s", "state_dir"})
-    return lambda d: d.run(contest_task, slate, settings, onto, config, model, contest)
+
+    def plan(d):
+        if settings.n_scenarios <= CONTEST_SPLIT:
+            return d.run(contest_task, slate, settings, onto, config, model, contest)
+        optimized = d.submit(contest_optimize_task, slate, settings, onto, config, model)
+        setup = d.submit(contest_prepare_task, optimized, contest)
+        blocks = -(-settings.n_scenarios // CONTEST_BLOCK)
+        kinds = ["user", "base"] if contest.get("select") else ["user"]
+        parts = d.map(contest_block_task, [(optimized, setup, b, blocks, k) for k in kinds for b in range(blocks)], share=0.8,
+                      gather=False)
+        user_parts, base_parts = parts[:blocks], parts[blocks:]
+        return d.call(contest_summary_task, optimized, setup, user_parts, base_parts), None
+
+    return plan

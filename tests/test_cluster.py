@@ -106,6 +106,26 @@ def test_a_large_optimize_split_in_block_tasks_gives_the_single_process_lineups(
     handle.close()
 
 
+def test_a_large_contest_in_race_block_tasks_gives_the_single_task_result(dask_cluster, bristol, tmp_path, monkeypatch):
+    from engine.contest import preset_payouts
+    from engine.jobs import LocalDispatch
+    from engine.scenarios import load_params
+
+    settings = OptimizeSettings(n_lineups=3, n_scenarios=2_000, seed=8)
+    app = Settings(state_dir=tmp_path)
+    contest = {"size": 300, "entry_fee": 5.0, "payouts": preset_payouts("large-gpp", 300, 5.0), "seed": 8, "select": True}
+    one_task, _ = tasks.contest_plan(bristol, settings, app, contest, model=load_params())(LocalDispatch())
+    monkeypatch.setattr(tasks, "CONTEST_SPLIT", 1_000)  # split this small contest as a big one is split
+    monkeypatch.setattr(tasks, "CONTEST_BLOCK", 700)  # 3 blocks of races, for the entered and the optimizer's lineups
+    handle = ClusterHandle.from_settings(app)
+    runner = JobRunner(JobStore(tmp_path / "jobs.sqlite"), cluster=handle, workers=1)
+    run_id = runner.submit("contest", tasks.contest_plan(bristol, settings, app, contest, model=load_params()))
+    assert runner.wait(run_id, 180)["status"] == "completed", runner.status(run_id)
+    spread = runner.result(run_id)
+    assert spread == json.loads(json.dumps(one_task))
+    runner.shutdown()
+
+
 def _kill_the_worker_running(handle, procs: dict, timeout: float = 60.0) -> None:
     """Kill (SIGKILL) the worker process that is running a task now."""
     client = handle.client()
