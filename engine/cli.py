@@ -32,6 +32,15 @@ onto_app = typer.Typer(help="The ontology: drivers, teams, manufacturers, tracks
 app.add_typer(onto_app, name="ontology")
 console = Console(soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, soft_wrap=True)
+# where the slate commands (simulate, optimize, contest) take their slate from (load_slate_arg, resolve_site)
+SLATE_OPTIONS = {
+    "race": typer.Option(None, help="a shipped race, SEASON-RACE (needs salaries in the slate)"),
+    "slate": typer.Option(None, help="a slate JSON (as saved by the app) or a salary file"),
+    "salaries": typer.Option(None, help="a DraftKings DKSalaries.csv or FanDuel player list"),
+    "track": typer.Option(None, help="track id for a salary file (e.g. bristol)"),
+    "date": typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
+    "site": typer.Option(None, help="dk or fd (default: the salary file's site; a contradicting one is refused)"),
+}
 
 
 def main() -> None:
@@ -544,7 +553,7 @@ def fit_cmd(
 def simulate_cmd(
     race: str = typer.Option(None, help="a shipped race, SEASON-RACE (e.g. 2024-30)"),
     slate: str = typer.Option(None, help="a slate JSON file (as saved by the app) or a DK/FD salary file"),
-    track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
+    track: str = SLATE_OPTIONS["track"],
     date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
     scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="number of simulated races"),
     seed: int = typer.Option(0, min=0, help="random seed (0 or more)"),
@@ -640,12 +649,12 @@ def resolve_site(slate, given: str | None) -> str:
 
 @app.command("optimize")
 def optimize_cmd(
-    race: str = typer.Option(None, help="a shipped race, SEASON-RACE (needs salaries in the slate)"),
-    slate: str = typer.Option(None, help="a slate JSON (as saved by the app) or a salary file"),
-    salaries: str = typer.Option(None, help="a DraftKings DKSalaries.csv or FanDuel player list"),
-    track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
-    date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
-    site: str = typer.Option(None, help="dk or fd (default: the salary file's site; a contradicting one is refused)"),
+    race: str = SLATE_OPTIONS["race"],
+    slate: str = SLATE_OPTIONS["slate"],
+    salaries: str = SLATE_OPTIONS["salaries"],
+    track: str = SLATE_OPTIONS["track"],
+    date: str = SLATE_OPTIONS["date"],
+    site: str = SLATE_OPTIONS["site"],
     lineups: int = typer.Option(20, min=1, max=500, help="number of lineups"),
     scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="simulated races"),
     objective: str = typer.Option("mean", help="mean | ceiling | cvar | target"),
@@ -740,12 +749,12 @@ def optimize_cmd(
 
 @app.command("contest")
 def contest_cmd(
-    race: str = typer.Option(None, help="a shipped race, SEASON-RACE (needs salaries in the slate)"),
-    slate: str = typer.Option(None, help="a slate JSON (as saved by the app) or a salary file"),
-    salaries: str = typer.Option(None, help="a DraftKings DKSalaries.csv or FanDuel player list"),
-    track: str = typer.Option(None, help="track id for a salary file (e.g. bristol)"),
-    date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD)"),
-    site: str = typer.Option(None, help="dk or fd (default: the salary file's site)"),
+    race: str = SLATE_OPTIONS["race"],
+    slate: str = SLATE_OPTIONS["slate"],
+    salaries: str = SLATE_OPTIONS["salaries"],
+    track: str = SLATE_OPTIONS["track"],
+    date: str = SLATE_OPTIONS["date"],
+    site: str = SLATE_OPTIONS["site"],
     contest_size: int = typer.Option(10_000, min=2, max=1_000_000, help="entries in the contest (yours plus the field)"),
     entry_fee: float = typer.Option(20.0, min=0, help="entry fee, dollars"),
     payouts: str = typer.Option("large-gpp", help="single-entry-gpp | large-gpp | 50-50 | double-up, or a CSV place_from,place_to,prize"),

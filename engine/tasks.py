@@ -36,6 +36,12 @@ def _repository(ontology_settings_json: str):
     return repo, notice
 
 
+def _ontology_json(settings) -> str:
+    """The part of the Settings the tasks need to open the ontology (what ``_repository`` is cached by)."""
+    return settings.model_dump_json(include={"ontology_backend", "neo4j_uri", "neo4j_user", "neo4j_password", "neo4j_timeout_s",
+                                             "state_dir"})
+
+
 def optimize_task(progress, cancel, slate, settings, ontology_settings: str, config, model, calibration, response_id,
                   keep_object: bool):
     """A whole optimize run in one task: (summary or {"response", "summary"}, the run when kept)."""
@@ -90,8 +96,7 @@ def optimize_plan(slate, settings, ontology_settings, config=None, model=None, c
     (metrics, about) read by the caller, or None."""
     from engine.scenarios import block_plan
 
-    onto = ontology_settings.model_dump_json(include={"ontology_backend", "neo4j_uri", "neo4j_user", "neo4j_password",
-                                                      "neo4j_timeout_s", "state_dir"})
+    onto = _ontology_json(ontology_settings)
 
     def plan(d):
         if settings.n_scenarios <= SPLIT_SCENARIOS:
@@ -240,8 +245,7 @@ def contest_plan(slate, settings, ontology_settings, contest: dict, config=None,
     CONTEST_SPLIT simulated races; above, an optimize task, a task drawing the field (and choosing
     the lineups), a task per CONTEST_BLOCK races (per-race results are independent, so the blocks
     give the one-task result) and a summary task."""
-    onto = ontology_settings.model_dump_json(include={"ontology_backend", "neo4j_uri", "neo4j_user", "neo4j_password",
-                                                      "neo4j_timeout_s", "state_dir"})
+    onto = _ontology_json(ontology_settings)
 
     def plan(d):
         if settings.n_scenarios <= CONTEST_SPLIT:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from engine.contracts import ContractError, Rule, Slate
 from engine.data import History
-from engine.jobs import JobRunner, make_runner
+from engine.jobs import FINISHED, JobRunner, make_runner
 from engine.ontology import open_with_fallback
 from engine.settings import get_settings
 
@@ -118,7 +118,7 @@ def job_progress(key: str, kind: str, label: str) -> None:
     if status is None:
         st.error(f"Run {run_id} is unknown.")
         return
-    if status["status"] in ("completed", "failed", "cancelled"):
+    if status["status"] in FINISHED:
         if st.session_state.get(f"{key}_shown") != (run_id, status["status"]):
             st.session_state[f"{key}_shown"] = (run_id, status["status"])
             st.rerun(scope="app")

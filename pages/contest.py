@@ -9,6 +9,7 @@ import streamlit as st
 
 from engine.contest import FIELD_METHOD, OWNERSHIP_MODEL, PRESETS, SALARY_FLOOR, preset_payouts, read_payouts_csv
 from engine.exports import lineups_csv
+from engine.jobs import FINISHED
 from engine.pipeline import OptimizeSettings
 from engine.scenarios import load_params
 from engine.settings import get_settings
@@ -17,7 +18,6 @@ from engine.textio import decode_text
 from pages._shared import SITES, cluster_caption, guard, job_progress, owner, require_slate, runner, show_error
 
 st.title("Contest")
-FINISHED = ("completed", "failed", "cancelled")
 
 
 def form() -> None:

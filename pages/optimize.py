@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine.charts import exposure_chart, lineup_points_chart, optimal_pct_chart
 from engine.exports import lineups_csv
+from engine.jobs import FINISHED
 from engine.optimizer import OBJECTIVES
 from engine.pipeline import OptimizeSettings
 from engine.service import optimize_cache_key, optimize_job
@@ -16,7 +17,6 @@ from pages._shared import (SITES, analyst_rules, cluster_caption, guard, job_pro
                             show_error)
 
 st.title("Optimize")
-FINISHED = ("completed", "failed", "cancelled")
 
 
 def form() -> None:
