@@ -98,9 +98,10 @@ def parse_seasons(text: str) -> tuple[int, ...]:
     return tuple(range(a, b + 1))
 
 
-def _read_table(path: Path | str) -> pd.DataFrame:
+def _read_table(path: Path | str, allow_header_only: bool = False) -> pd.DataFrame:
     """A CSV or parquet table a user gave; DataError naming the file for anything unreadable
-    (missing, a folder, empty, not parquet, not text, not CSV)."""
+    (missing, a folder, empty, not parquet, not text, not CSV, or a header without rows unless
+    ``allow_header_only``)."""
     from engine.textio import InputFileError, decode_text, read_bytes
 
     path = Path(path)
@@ -128,7 +129,7 @@ def _read_table(path: Path | str) -> pd.DataFrame:
         df = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DataError(f"{path}: not a readable CSV file: {str(exc).splitlines()[0][:200]}") from None
-    if df.empty:
+    if df.empty and not allow_header_only:
         raise DataError(f"{path}: the file has a header but no rows")
     return df
 
@@ -499,6 +500,10 @@ def race_failures(results: pd.DataFrame, index: pd.DataFrame, loop: pd.DataFrame
             failures.append(f"race {race_id(season, race)}: Finish is not a permutation of 1..{n}")
         if not np.array_equal(np.sort(d["start"].to_numpy()), expect):
             failures.append(f"race {race_id(season, race)}: Start is not a permutation of 1..{n}")
+    for col, what in (("laps", "laps completed"), ("led", "laps led")):
+        neg = res[res[col] < 0]
+        for rid, g in neg.groupby("race_id"):
+            failures.append(f"race {rid}: {what} below 0 for {', '.join(f'{d} ({v})' for d, v in zip(g['driver'], g[col]))}")
     known = known_exceptions(data_dir)
     led = res.groupby("race_id")["led"].sum()
     most = res.groupby("race_id")["led"].max()

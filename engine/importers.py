@@ -28,6 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -100,6 +101,25 @@ def parse_track_types(items: list[str]) -> dict[str, str]:
         if kind.strip() not in TRACK_TYPES:
             raise DataError(f"--track-type {item!r}: {kind.strip()!r} is not one of {', '.join(TRACK_TYPES)}")
         out[name.strip().lower()] = kind.strip()
+    return out
+
+
+def parse_track_aliases(items: list[str], history: History) -> dict[str, str]:
+    """``--track-alias "NAME=TRACK_ID"`` options -> {name (lower case): track id}; DataError
+    for a bad one or a track id Pitwall does not know (naming the closest ones)."""
+    known = sorted(set(history.tracks["track_id"]))
+    out = {}
+    for item in items:
+        name, sep, tid = item.partition("=")
+        name, tid = name.strip(), tid.strip()
+        if not sep or not name or not tid:
+            raise DataError(f"--track-alias {item!r}: write it as \"TRACK NAME=TRACK_ID\" (e.g. \"San Diego=san_diego_street\")")
+        if tid not in known:
+            import difflib
+
+            near = difflib.get_close_matches(tid, known, n=4, cutoff=0.4) or known[:8]
+            raise DataError(f"--track-alias {item!r}: {tid!r} is not a known track id; closest: {', '.join(near)}")
+        out[name.lower()] = tid
     return out
 
 
@@ -184,18 +204,28 @@ def clean_name(name: str) -> str:
     return " ".join(s.split())
 
 
-def import_files(paths: list[str | Path], history: History, track_types: dict[str, str] | None = None) -> Imported:
+OPTIONAL = {"feed loop data": "loop data (fastest laps)", "feed practice": "practice", "feed stages": "stage results"}
+
+
+def import_files(paths: list[str | Path], history: History, track_types: dict[str, str] | None = None,
+                 track_aliases: dict[str, str] | None = None) -> Imported:
     """Read the files of one ``data add`` call (see the module docstring); DataError listing
-    every problem, and nothing read, when anything is wrong."""
+    every problem, and nothing read, when anything is wrong. An optional file (loop data,
+    practice, stages) with a header and no rows means "none": the races are added without it."""
     if not paths:
         raise DataError("give the files to add (NASCAR feed exports, or nascaR.data's results table)")
     frames: dict[str, tuple[pd.DataFrame, str]] = {}
     report: list[str] = []
     for p in paths:
-        df = _read_table(p)
+        df = _read_table(p, allow_header_only=True)
         kind = recognise(df, str(p))
         if kind in frames:
             raise DataError(f"{p} and {frames[kind][1]} are both {kind}: give one file of each kind per call (one season)")
+        if df.empty:
+            if kind not in OPTIONAL:
+                raise DataError(f"{p}: the file has a header but no rows")
+            report.append(f"{p}: a header and no rows: no {OPTIONAL[kind]} for these races")
+            continue
         frames[kind] = (df, str(p))
     if "feed stages" in frames:
         report.append(f"{frames.pop('feed stages')[1]}: stage results are not used (skipped)")
@@ -204,12 +234,12 @@ def import_files(paths: list[str | Path], history: History, track_types: dict[st
         extra = [w for k, (_, w) in frames.items() if k != "nascaR.data results"]
         if extra:
             raise DataError(f"{', '.join(extra)}: NASCAR feed files go in their own call, not with nascaR.data's results table")
-        out = _import_nascar_data(*frames["nascaR.data results"], history, track_types)
+        out = _import_nascar_data(*frames["nascaR.data results"], history, track_types, track_aliases or {})
     elif "feed results" not in frames:
         raise DataError(f"{', '.join(w for _, w in frames.values())}: the feed's results file (cup-results.csv) is required "
                         "with its loop data and practice files")
     else:
-        out = _import_feed(frames, history, track_types)
+        out = _import_feed(frames, history, track_types, track_aliases or {})
     out.report = report + out.report
     return out
 
@@ -220,9 +250,53 @@ def _known_track(history: History, name: str) -> str | None:
     return tid if tid is not None and tid in set(history.tracks["track_id"]) else None
 
 
+def _resolve_track(history: History, name: str, scheduled: tuple[str, str] | None, aliases: dict[str, str], report: list[str],
+                   matched: dict[str, str]) -> str | None:
+    """The id of a race's track when Pitwall can tell it: a ``--track-alias``, a known spelling,
+    or, for a spelling never seen, the schedule's track for that race (``scheduled``: its id and
+    how it was found), reported like a driver match. None: a track never seen before."""
+    key = str(name).strip().lower()
+    if key in aliases:
+        tid = aliases[key]
+        if key not in matched:
+            matched[key] = tid
+            report.append(f"{str(name).strip()!r} -> {_track_name(history, tid)} (--track-alias)")
+        return tid
+    tid = _known_track(history, name)
+    if tid is not None or scheduled is None:
+        return tid
+    tid, how = scheduled
+    if tid not in set(history.tracks["track_id"]):
+        return None  # the schedule's track has never been raced: a new track, with its type
+    if key not in matched:
+        matched[key] = tid
+        report.append(f"{str(name).strip()!r} -> {_track_name(history, tid)} ({how})")
+    return tid
+
+
+def _track_name(history: History, tid: str) -> str:
+    t = history.tracks.set_index("track_id")
+    return str(t.loc[tid, "track"]) if tid in t.index else tid
+
+
+def _scheduled_on(history: History, season: int, day: pd.Timestamp) -> tuple[int, str, str] | None:
+    """(round, track id, date) of the season's scheduled race on ``day`` or a day either side."""
+    sched = history.schedule
+    if sched is None:
+        return None
+    sched = sched[sched["season"] == season]
+    for delta in (0, -1, 1):
+        hit = sched[sched["date"] == day + pd.Timedelta(days=delta)]
+        if len(hit):
+            r = hit.iloc[0]
+            return int(r["race"]), str(r["track_id"]), str(r["date"].date())
+    return None
+
+
 def _new_track(history: History, name: str, feed_type: str | None, length: float | None, track_types: dict[str, str],
-               where: str, problems: Problems, report: list[str], new: dict[str, dict]) -> str | None:
-    """The track id of a track never seen before, with its type (option, or the feed's)."""
+               where: str, problems: Problems, report: list[str], new: dict[str, dict], scheduled_id: str | None = None) -> str | None:
+    """The track id of a track never seen before (the schedule's id for that race when it has
+    one), with its type (option, or the feed's)."""
     key = str(name).strip().lower()
     if key in new:
         return new[key]["track_id"]
@@ -237,9 +311,9 @@ def _new_track(history: History, name: str, feed_type: str | None, length: float
             return None
     if kind is None:
         problems.add(where, f"track {name!r} is not known and the file does not say its type: give --track-type \"{name}=TYPE\" "
-                            f"({', '.join(TRACK_TYPES)})")
+                            f"({', '.join(TRACK_TYPES)}), or --track-alias \"{name}=TRACK_ID\" if Pitwall knows it by another name")
         return None
-    tid = history.track_of.get(key) or track_slug(name)  # a curated id when the alias table names the track
+    tid = scheduled_id or history.track_of.get(key) or track_slug(name)  # the schedule's or a curated id when there is one
     if tid in set(history.tracks["track_id"]):
         tid = f"{tid}_{len(new) + 2}"
     new[key] = {"track_id": tid, "track": str(name).strip(), "length_mi": float(length) if length is not None and not pd.isna(length) else np.nan,
@@ -262,7 +336,8 @@ def _race_numbers(history: History, season: int, races: pd.DataFrame, where: str
                 problems.add(where, f"race {r.race_name!r} on {r.date.date()} is not in the {season} schedule (data/schedule.csv)")
             elif r.track_id and hit[1] != r.track_id:
                 problems.add(where, f"race {r.race_name!r} on {r.date.date()} is at {r.track_id} in the file but at {hit[1]} in the "
-                                    f"{season} schedule")
+                                    f"{season} schedule: check the date, or give --track-alias \"{r.track}={hit[1]}\" if the file "
+                                    "names that track differently")
             else:
                 out[r.Index] = hit[0]
         return out
@@ -272,7 +347,8 @@ def _race_numbers(history: History, season: int, races: pd.DataFrame, where: str
     return {r.Index: number[r.date] for r in races.itertuples()}
 
 
-def _import_feed(frames: dict[str, tuple[pd.DataFrame, str]], history: History, track_types: dict[str, str]) -> Imported:
+def _import_feed(frames: dict[str, tuple[pd.DataFrame, str]], history: History, track_types: dict[str, str],
+                 track_aliases: dict[str, str]) -> Imported:
     problems = Problems()
     report: list[str] = []
     raw, where = frames["feed results"]
@@ -281,6 +357,8 @@ def _import_feed(frames: dict[str, tuple[pd.DataFrame, str]], history: History, 
                                                           "driver_id", "laps_completed", "laps_led")}
     dates = pd.to_datetime(raw["race_date"].astype(str).str[:10], errors="coerce", format="%Y-%m-%d")
     problems.rows(where, "race_date", dates.isna(), "not a date (YYYY-MM-DD...)", raw["race_date"])
+    for c in ("laps_completed", "laps_led"):
+        problems.rows(where, c, nums[c] < 0, "below 0 (a count of laps)", raw[c])
     problems.raise_if_any()
     seasons = sorted(set(nums["race_season"].astype(int)))
     if len(seasons) > 1:
@@ -310,10 +388,13 @@ def _import_feed(frames: dict[str, tuple[pd.DataFrame, str]], history: History, 
     new_tracks: dict[str, dict] = {}
     races = df.groupby("race_id").agg(date=("date", "first"), race_name=("race_name", "first"), track=("track_name", "first"),
                                       feed_type=("track_type", "first"), length=("track_length", "first"), line=("line", "first"))
-    tids = []
+    tids, matched = [], {}
     for r in races.itertuples():
-        tid = _known_track(history, r.track) or _new_track(history, r.track, r.feed_type, r.length, track_types,
-                                                           f"{where} line {r.line}", problems, report, new_tracks)
+        hit = _scheduled_on(history, season, r.date)
+        scheduled = (hit[1], f"the {season} schedule's track on {hit[2]}") if hit else None
+        tid = _resolve_track(history, r.track, scheduled, track_aliases, report, matched) or _new_track(
+            history, r.track, r.feed_type, r.length, track_types, f"{where} line {r.line}", problems, report, new_tracks,
+            scheduled[0] if scheduled else None)
         tids.append(tid)
     races["track_id"] = tids
     problems.raise_if_any()
@@ -532,7 +613,8 @@ def _finish_practice(practice: pd.DataFrame, season: int, numbers: dict) -> pd.D
     return out[PRACTICE_COLUMNS].sort_values(["season", "race", "driver"]).reset_index(drop=True)
 
 
-def _import_nascar_data(raw: pd.DataFrame, where: str, history: History, track_types: dict[str, str]) -> Imported:
+def _import_nascar_data(raw: pd.DataFrame, where: str, history: History, track_types: dict[str, str],
+                        track_aliases: dict[str, str]) -> Imported:
     problems = Problems()
     report: list[str] = []
     raw = raw.reset_index(drop=True)
@@ -541,6 +623,9 @@ def _import_nascar_data(raw: pd.DataFrame, where: str, history: History, track_t
     res = normalize_results(raw.assign(Driver=canon), where)
     res["line"] = np.arange(len(res)) + 2
     res["driver_fullname"] = raw["Driver"].astype(str).str.strip()
+    for col, src in (("laps", "Laps"), ("led", "Led")):
+        problems.rows(where, src, res[col] < 0, "below 0 (a count of laps)", raw[src])
+    problems.raise_if_any()
     seasons = sorted(set(res["season"]))
     if len(seasons) > 1:
         problems.add(where, f"column 'Season' holds seasons {seasons}: add one season per call")
@@ -550,21 +635,28 @@ def _import_nascar_data(raw: pd.DataFrame, where: str, history: History, track_t
     new_tracks: dict[str, dict] = {}
     races = res.groupby("race").agg(track=("track", "first"), race_name=("race_name", "first"), length=("track_length", "first"),
                                     surface=("surface", "first"), line=("line", "first"))
-    races["track_id"] = [_known_track(history, t) or _new_track(history, t, None, ln, track_types, f"{where} line {li}", problems,
-                                                                report, new_tracks)
-                         for t, ln, li in zip(races["track"], races["length"], races["line"])]
+    sched = history.schedule
+    sched = sched[sched["season"] == season].set_index("race") if sched is not None else pd.DataFrame()
+    matched: dict[str, str] = {}
+    tids = []
+    for number, t, ln, li in zip(races.index, races["track"], races["length"], races["line"]):
+        scheduled = ((str(sched.loc[number, "track_id"]), f"the {season} schedule's track for race {number}, on "
+                      f"{sched.loc[number, 'date'].date()}") if number in sched.index else None)
+        tids.append(_resolve_track(history, t, scheduled, track_aliases, report, matched) or _new_track(
+            history, t, None, ln, track_types, f"{where} line {li}", problems, report, new_tracks, scheduled[0] if scheduled else None))
+    races["track_id"] = tids
     problems.raise_if_any()
     tracks = _tracks_table(history, new_tracks)
     types = tracks.set_index("track_id")["track_type"]
     known_surface = tracks.set_index("track_id")["surface"]
-    sched = history.schedule
-    sched = sched[sched["season"] == season].set_index("race") if sched is not None else pd.DataFrame()
     dates = []
     for r in races.itertuples():
         if r.Index in sched.index:
             if sched.loc[r.Index, "track_id"] != r.track_id:
                 problems.add(where, f"race {race_id(season, r.Index)} is at {r.track_id} in the file but at "
-                                    f"{sched.loc[r.Index, 'track_id']} in the {season} schedule")
+                                    f"{sched.loc[r.Index, 'track_id']} in the {season} schedule: check the race number, or give "
+                                    f"--track-alias \"{r.track}={sched.loc[r.Index, 'track_id']}\" if the file names that track "
+                                    "differently")
             dates.append(sched.loc[r.Index, "date"])
         else:
             dates.append(pd.NaT)
@@ -611,17 +703,29 @@ def _latest_laps(tracks: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_to_store(paths: list[str | Path], state_dir: Path | str, track_types: dict[str, str] | None = None, replace: bool = False,
-                 data_dir: Path = DATA_DIR) -> tuple[Imported, list[str]]:
+                 data_dir: Path = DATA_DIR, on_wait: Callable[[str], None] | None = None,
+                 track_aliases: dict[str, str] | None = None) -> tuple[Imported, list[str]]:
     """``pitwall data add``: read the files, check them against the history, and store their
     races in the state directory in one atomic write. Races already added are replaced; a
-    shipped race is refused unless ``replace``. Returns what was read and the report."""
+    shipped race is refused unless ``replace``. Returns what was read and the report.
+
+    The whole read-check-write holds the store's writer lock (``SeasonStore.writing``): an add
+    started while another runs waits for it (``on_wait`` is told) and then reads the store
+    that one wrote, so both adds are kept."""
+    from engine.store import SeasonStore
+
+    with SeasonStore(state_dir).writing(on_wait):
+        return _add_locked(paths, state_dir, track_types, replace, data_dir, track_aliases)
+
+
+def _add_locked(paths, state_dir, track_types, replace, data_dir, track_aliases) -> tuple[Imported, list[str]]:
     import time
 
     from engine.data import TABLES, race_failures
     from engine.store import SeasonStore
 
     history = History.load(data_dir, state_dir)
-    imp = import_files(paths, history, track_types)
+    imp = import_files(paths, history, track_types, track_aliases)
     shipped = set(history.index["race_id"]) - set(history.added)
     clash = sorted(set(imp.race_ids) & shipped, key=lambda r: tuple(map(int, r.split("-"))))
     if clash and not replace:

@@ -8,7 +8,11 @@ shipped data and this store together; an added race replaces a shipped one with 
 season and race number.
 
 Writes are atomic: the new store is written to a fresh folder and swapped in with one rename,
-so a reader sees the old store or the new one, never half of either.
+so a reader sees the old store or the new one, never half of either. Writers are serialized:
+a read-modify-write of the store (``pitwall data add``) holds ``SeasonStore.writing()``, a file
+lock in the state directory (the filelock library), so two adds started at once both land
+(the second waits for the first and reads what it wrote) instead of the last one silently
+dropping the other's races.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pandas as pd
 
 TABLES = ("results", "index", "loop", "practice")
+LOCK_WAIT_S = 600.0  # the longest a writer waits for another one (an add takes seconds)
+
+
+class StoreBusy(RuntimeError):
+    """Another writer held the store for longer than LOCK_WAIT_S; the message names the lock file."""
 
 
 @dataclass
@@ -51,6 +62,35 @@ class SeasonStore:
     def __init__(self, state_dir: Path | str | None):
         self.root = Path(state_dir) / "data" if state_dir else None
 
+    @property
+    def lock_path(self) -> Path:
+        assert self.root is not None
+        return self.root.parent / "data.lock"
+
+    @contextmanager
+    def writing(self, on_wait: Callable[[str], None] | None = None, timeout: float = LOCK_WAIT_S) -> Iterator[None]:
+        """Hold the store's writer lock for a read-modify-write. When another writer holds it,
+        ``on_wait`` is told (once) and this one waits for it, up to ``timeout`` seconds
+        (StoreBusy after that, naming the lock file)."""
+        from filelock import FileLock, Timeout
+
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait(f"another `data add` is writing to {self.root}: waiting for it to finish")
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout:
+                raise StoreBusy(f"the store {self.root} stayed locked by another writer for {timeout:.0f} s "
+                                f"(lock file {self.lock_path}); nothing was added") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     def exists(self) -> bool:
         return self.root is not None and (self.root / "manifest.json").exists()
 
@@ -73,7 +113,8 @@ class SeasonStore:
     def write(self, content: StoreContent) -> None:
         """Replace the store with ``content`` (see the module docstring): the new version is
         written to its own folder, then the ``data`` link is swapped to it with one atomic
-        rename; the version before stays for readers still reading it, older ones go."""
+        rename; the version before stays for readers still reading it, older ones go. The
+        caller holds ``writing()`` from reading the store to this write."""
         assert self.root is not None
         versions = self.root.parent / ".data-versions"
         versions.mkdir(parents=True, exist_ok=True)

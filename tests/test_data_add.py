@@ -216,3 +216,110 @@ def test_in_progress_season_and_cli(upto_2024, tmp_path):
     r = subprocess.run([pitwall, "simulate", "--race", "2025-17", "--scenarios", "100"], capture_output=True, text=True, env=env,
                        timeout=120)
     assert r.returncode == 0 and "Pocono" not in r.stderr, r.stderr
+
+
+def _race_files(tmp_path: Path, nascar_ids: list[int], change=None) -> list[Path]:
+    """Feed files (results and loop data) of some races of the real 2025 season, one folder each."""
+    out = []
+    res, misc = pd.read_csv(FEED / "cup-results.csv"), pd.read_csv(FEED / "cup-misc.csv")
+    for rid in nascar_ids:
+        d = tmp_path / f"race-{rid}"
+        d.mkdir()
+        part = res[res["race_id"] == rid]
+        (change(part.copy()) if change else part).to_csv(d / "cup-results.csv", index=False)
+        misc[misc["race_id"] == rid].to_csv(d / "cup-misc.csv", index=False)
+        out.append(d)
+    return out
+
+
+ATLANTA, COTA = 5547, 5551  # NASCAR race ids of 2025's Atlanta and COTA races (2025-2 and 2025-3)
+
+
+def test_two_adds_at_once_keep_both_races(upto_2024, tmp_path):
+    """Two `pitwall data add` processes started together on one state directory: each reads the
+    store, adds its race and writes the store back; the writer lock makes the second wait for the
+    first, so both races are kept (without it, the last writer dropped the other's race)."""
+    import os
+    import subprocess
+    import sys
+
+    folders = _race_files(tmp_path, [ATLANTA, COTA])
+    env = {**os.environ, "PITWALL_STATE_DIR": str(tmp_path / "state"), "PITWALL_DATA_DIR": str(upto_2024), "COLUMNS": "200"}
+    pitwall = str(Path(sys.executable).with_name("pitwall"))
+    procs = [subprocess.Popen([pitwall, "data", "add", str(d / "cup-results.csv"), str(d / "cup-misc.csv")], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for d in folders]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all("added 1 race(s) of 2025" in o for o, _ in outs)
+    h = History.load(upto_2024, tmp_path / "state")
+    assert set(h.added) == {"2025-2", "2025-3"}
+    assert set(h.loop.loc[h.loop["season"] == 2025, "race_id"]) == {"2025-2", "2025-3"}
+    assert integrity_report(h)[1] == []
+
+
+def test_an_add_waits_for_the_writer_before_it_and_says_so(upto_2024, tmp_path):
+    import threading
+
+    from engine.store import SeasonStore
+
+    state = tmp_path / "state"
+    (atlanta,) = _race_files(tmp_path, [ATLANTA])
+    said, done = [], threading.Event()
+    with SeasonStore(state).writing():
+        t = threading.Thread(target=lambda: (add_to_store([atlanta / "cup-results.csv"], state, data_dir=upto_2024,
+                                                          on_wait=said.append), done.set()))
+        t.start()
+        assert not done.wait(2.0)  # the add waits while another writer holds the store
+    t.join(60)
+    assert done.is_set() and said and "another `data add` is writing to" in said[0] and "waiting for it to finish" in said[0]
+    assert History.load(upto_2024, state).added == ("2025-2",)
+
+
+def test_a_track_the_file_names_differently_takes_the_schedules(upto_2024, tmp_path):
+    """A spelling never seen for a race the schedule has: the schedule's track, printed as a match
+    (before: 'not known, give --track-type', then a refusal with no way out)."""
+    def rename(df):
+        return df.assign(track_name="Austin")
+
+    (cota,) = _race_files(tmp_path, [COTA], rename)
+    state = tmp_path / "state"
+    _, report = add_to_store([cota / "cup-results.csv", cota / "cup-misc.csv"], state, data_dir=upto_2024)
+    assert "'Austin' -> Circuit of the Americas (the 2025 schedule's track on 2025-03-02)" in report
+    h = History.load(upto_2024, state)
+    assert h.race("2025-3")["track_id"] == "cota" and h.track_of["austin"] == "cota"
+
+
+def test_track_alias_for_a_season_without_schedule(upto_2024, tmp_path):
+    k = pd.read_csv(NASCAR_DATA).assign(Season=2027)  # no schedule: the file's own track names must resolve
+    k.loc[k["Race"] == 3, "Track"] = "Moon Raceway"
+    f = tmp_path / "cup_series_2025.csv"
+    k.to_csv(f, index=False)
+    state = tmp_path / "state"
+    with pytest.raises(DataError, match='or --track-alias "Moon Raceway=TRACK_ID" if Pitwall knows it by another name'):
+        add_to_store([f], state, MEXICO, data_dir=upto_2024)
+    _, report = add_to_store([f], state, MEXICO, data_dir=upto_2024, track_aliases={"moon raceway": "cota"})
+    assert "'Moon Raceway' -> Circuit of the Americas (--track-alias)" in report
+    assert History.load(upto_2024, state).race("2027-3")["track_id"] == "cota"
+
+
+def test_header_only_practice_means_no_practice(upto_2024, tmp_path):
+    (atlanta,) = _race_files(tmp_path, [ATLANTA])
+    practice = atlanta / "cup-practice.csv"
+    practice.write_text((FEED / "cup-practice.csv").read_text().splitlines()[0] + "\n")
+    state = tmp_path / "state"
+    _, report = add_to_store([atlanta / "cup-results.csv", atlanta / "cup-misc.csv", practice], state, data_dir=upto_2024)
+    assert f"{practice}: a header and no rows: no practice for these races" in report
+    h = History.load(upto_2024, state)
+    assert h.added == ("2025-2",) and not (h.practice["race_id"] == "2025-2").any()
+
+
+def test_negative_laps_are_refused(upto_2024, tmp_path):
+    def negative(df):
+        r = df.index[df["finishing_status"].eq("Running")][3]
+        df.loc[r, "laps_completed"] = -3
+        return df
+
+    state = tmp_path / "state"
+    with pytest.raises(DataError, match=r"line\(s\) \[9\], column 'laps_completed': below 0 \(a count of laps\) \(e.g. \[-3\]\)"):
+        add_to_store([_feed(tmp_path, negative)], state, data_dir=upto_2024)
+    assert store_digest(state) == store_digest(tmp_path / "none")
