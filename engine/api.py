@@ -23,9 +23,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, ValidationError, model_validator
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -33,10 +33,11 @@ from starlette.datastructures import Headers
 
 from engine import __version__
 from engine.contracts import (MAX_POOL, Contract, DriverConstraintsRequest, DriverSelection, OptimizationStatus,
-                              OptimizeRequest, OptimizeResponse, ScenarioDiagnostics, Slate, SlateDriver, describe_error_list)
+                              OptimizeRequest, OptimizeResponse, ScenarioDiagnostics, Slate, SlateDriver, describe_error_list,
+                              describe_errors)
 from engine.backtest import check_backtest
 from engine.jobs import FINISHED, make_runner
-from engine.pipeline import OptimizeSettings
+from engine.pipeline import Objective, OptimizeSettings, TrackType
 from engine.service import backtest_cache_key, backtest_job, optimize_job
 from engine.settings import Settings, get_settings
 from engine.webhooks import WebhookPolicy, WebhookRefused, deliver
@@ -71,12 +72,19 @@ class ApiOptimizeRequest(OptimizeRequest):
 
     drivers: list[DriverConstraintsRequest] = Field(min_length=1, max_length=MAX_DRIVERS)
     n_lineups: int = Field(default=1, ge=1, le=150)
-    objective: str = Field(default="mean", pattern="^(mean|ceiling|cvar|target)$")
+    objective: Objective = "mean"
     min_unique: int = Field(default=1, ge=0, le=6)
     min_exposure: float | None = Field(default=None, ge=0.0, le=1.0, description="every driver in at least this share of lineups")
     max_exposure: float | None = Field(default=None, ge=0.0, le=1.0, description="every driver in at most this share of lineups")
+    optimal_pct: bool = Field(default=False, description="also compute each driver's optimal% (share of simulated races whose "
+                                                          "best lineup holds the driver)")
     webhook_url: HttpUrl | None = Field(default=None, description="POSTed the final status; public addresses only (see webhook_allow)")
 
+    @model_validator(mode="after")
+    def _exposures(self) -> "ApiOptimizeRequest":
+        if self.min_exposure is not None and self.max_exposure is not None and self.min_exposure > self.max_exposure:
+            raise ValueError(f"min_exposure {self.min_exposure:.0%} is above max_exposure {self.max_exposure:.0%}")
+        return self
 
 
 class PayoutRow(Contract):
@@ -104,11 +112,24 @@ class ApiContestRequest(ApiOptimizeRequest):
     ownership: list[OwnershipRow] | None = Field(default=None, max_length=MAX_DRIVERS)
     select: bool = False
     select_max_exposure: float = Field(default=1.0, gt=0, le=1.0, description="with select: no driver in more than this share")
+    allow_overlay: bool = Field(default=False, description="accept a payout table paying more than the entry fees collect")
+
+    @model_validator(mode="after")
+    def _contest(self) -> "ApiContestRequest":
+        if self.contest_size <= self.n_lineups:
+            raise ValueError(f"contest_size {self.contest_size:,} leaves no field for n_lineups {self.n_lineups}: a contest holds "
+                             "your lineups and at least one other entry")
+        if self.max_entries is not None and self.max_entries < self.n_lineups:
+            raise ValueError(f"max_entries {self.max_entries} is below n_lineups {self.n_lineups}: enter at most {self.max_entries} "
+                             "lineups, or raise max_entries")
+        if self.salary_floor is not None and self.salary_floor > self.salary_cap:
+            raise ValueError(f"salary_floor {self.salary_floor:,} is above the salary_cap {self.salary_cap:,}")
+        return self
 
 
 class BacktestRequest(Contract):
     seasons: list[int] = Field(min_length=1, max_length=20, description="seasons of the history after the model's fit seasons")
-    track_type: str | None = None
+    track_type: TrackType | None = None
     n_scenarios: int = Field(default=1000, ge=10, le=20_000)
     seed: int = Field(default=0, ge=0, le=2**31)
     webhook_url: HttpUrl | None = None
@@ -319,20 +340,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     status_doc = dict(response_model=JobStatus, response_model_exclude_unset=True)
     cancel_doc = {**not_found, 409: {"model": ErrorBody, "description": "the run has already finished"}}
 
-    def check_run_request(req: ApiOptimizeRequest) -> tuple[Slate, OptimizeSettings] | JSONResponse:
+    def client_of(request: Request) -> str:
+        """Who sent a request (the connection's address; X-Forwarded-For only from trusted proxies)."""
+        return "client:" + (request.client.host if request.client else "unknown")
+
+    def check_run_request(req: ApiOptimizeRequest, client: str) -> tuple[Slate, OptimizeSettings] | JSONResponse:
         """The slate and settings of an optimize or contest request, or the 422 (or webhook
-        refusal) naming what is wrong: a few milliseconds, fine on the event loop."""
+        refusal, or 429 for a client with too many runs in flight) naming what is wrong: a few
+        milliseconds, fine on the event loop."""
         if req.scenario_config.track_id not in service.tracks.index:
             known = ", ".join(sorted(service.tracks.index))
             return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r}; known: {known}"]}, 422)
         refused = service.check_webhook(req.webhook_url)
         if refused:
             return refused
+        cars = max(len(req.drivers), req.scenario_config.field_size or 0, 40 if req.scenario_config.field_size is None else 0)
+        cells = req.scenario_config.n_scenarios * cars
+        limit = service.settings.max_simulated_cells
+        if cells > limit:
+            return JSONResponse({"detail": [
+                f"scenario_config.n_scenarios: {req.scenario_config.n_scenarios:,} simulated races of {cars} cars are {cells:,} "
+                f"driver results, above this server's limit of {limit:,} per run (setting PITWALL_MAX_SIMULATED_CELLS): "
+                f"simulate at most {limit // cars:,} races"]}, 422)
+        active = service.runner.store.count_active(client)
+        if active >= service.settings.max_jobs_per_client:
+            return JSONResponse({"detail": f"{active} of your runs are pending or running, the most one client may have at once "
+                                           f"(setting PITWALL_MAX_JOBS_PER_CLIENT): wait for one to finish or cancel one"}, 429)
         seed = req.random_seed if req.random_seed is not None else int.from_bytes(os.urandom(4), "little")
         try:
             return service.slate_of(req), OptimizeSettings(
                 site=req.site, n_lineups=req.n_lineups, n_scenarios=req.scenario_config.n_scenarios, objective=req.objective, seed=seed,
-                min_unique=req.min_unique, salary_cap=req.salary_cap, min_exposure=req.min_exposure, max_exposure=req.max_exposure)
+                min_unique=req.min_unique, salary_cap=req.salary_cap, min_exposure=req.min_exposure, max_exposure=req.max_exposure,
+                optimal_pct=req.optimal_pct)
+        except ValidationError as exc:
+            return JSONResponse({"detail": describe_errors(exc, {})}, 422)
         except ValueError as exc:
             return JSONResponse({"detail": [str(exc)]}, 422)
 
@@ -357,17 +398,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @router.post("/optimize", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
-    async def post_optimize(req: ApiOptimizeRequest):
+    async def post_optimize(req: ApiOptimizeRequest, request: Request):
         # on the event loop: a few milliseconds of checks and one insert (no simulation here); a
         # thread-pool handler would wait for two pool hops behind the status polls under load
-        checked = check_run_request(req)
+        client = client_of(request)
+        checked = check_run_request(req, client)
         if isinstance(checked, JSONResponse):
             return checked
         slate, opts = checked
         run_id = str(uuid.uuid4())
         plan = optimize_job(slate, opts, service.settings, req.scenario_config.calibration_enabled, config=req.scenario_config,
                             response_id=run_id)
-        service.runner.submit("optimize", plan, run_id=run_id, request=req.model_dump(mode="json"),
+        service.runner.submit("optimize", plan, run_id=run_id, request=req.model_dump(mode="json"), owner=client,
                               webhook=str(req.webhook_url) if req.webhook_url else None)
         return JobStatus(run_id=run_id, status="pending", progress=0.0, error=None)
 
@@ -381,17 +423,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def optimize_result(run_id: str):
         return result(run_id, "optimize", lambda res: res["response"])
 
+    @router.get("/optimize/{run_id}/result.csv", response_class=PlainTextResponse, responses={
+        200: {"content": {"text/csv": {}}, "description": "the site's upload file of the portfolio's lineups"},
+        **not_found, 409: {"model": ErrorBody, "description": "not completed yet (or cancelled)"},
+        422: {"model": ErrorBody, "description": "the run failed, or its drivers have no site player ids: the reason"}})
+    def optimize_result_csv(run_id: str):
+        def pick(res):
+            resp = res["response"]
+            if not resp.get("upload_csv"):
+                why = resp.get("upload_csv_unavailable") or "the run has no upload file"
+                return JSONResponse({"detail": {"run_id": run_id, "error": why}}, 422)
+            site = (service.runner.record(run_id, "optimize") or {}).get("request", {}).get("site", "dk")
+            return PlainTextResponse(resp["upload_csv"], media_type="text/csv",
+                                     headers={"Content-Disposition": f'attachment; filename="pitwall-{site}-{run_id[:8]}.csv"'})
+
+        return result(run_id, "optimize", pick)
+
     @router.delete("/optimize/{run_id}", status_code=202, **status_doc, responses=cancel_doc)
     def optimize_cancel(run_id: str):
         return cancel(run_id, "optimize")
 
     @router.post("/contest", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
-    def post_contest(req: ApiContestRequest):
+    def post_contest(req: ApiContestRequest, request: Request):
         from engine.contest import ContestError, payouts_from_rows, preset_payouts
         from engine.tasks import contest_plan
 
-        checked = check_run_request(req)
+        client = client_of(request)
+        work, limit = req.contest_size * req.scenario_config.n_scenarios, service.settings.max_contest_work
+        if work > limit:
+            return JSONResponse({"detail": [
+                f"contest_size: {req.contest_size:,} entries over {req.scenario_config.n_scenarios:,} simulated races are {work:,} "
+                f"entry-races, above this server's limit of {limit:,} per contest (setting PITWALL_MAX_CONTEST_WORK): fewer "
+                f"entries or fewer races (at most {limit // req.contest_size:,} races for {req.contest_size:,} entries)"]}, 422)
+        checked = check_run_request(req, client)
         if isinstance(checked, JSONResponse):
             return checked
         slate, opts = checked
@@ -401,6 +466,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                           req.contest_size, req.entry_fee, "payout_table")
             else:
                 table = preset_payouts(req.payouts, req.contest_size, req.entry_fee)
+            overlay = table.overlay()
+            if overlay and not req.allow_overlay:
+                raise ContestError(f"payout_table: {overlay}; set allow_overlay: true if the contest really pays that")
             ids = {d.driver_id for d in slate.drivers}
             own: dict[str, float] = {}
             for k, row in enumerate(req.ownership or []):
@@ -417,7 +485,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    "ownership": own or None, "max_entries": req.max_entries, "select": req.select,
                    "max_exposure": req.select_max_exposure}
         plan = contest_plan(slate, opts, service.settings, contest, config=req.scenario_config, model=load_params())
-        run_id = service.runner.submit("contest", plan, request=req.model_dump(mode="json"),
+        run_id = service.runner.submit("contest", plan, request=req.model_dump(mode="json"), owner=client,
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
         return status_or_404(run_id, "contest")
 

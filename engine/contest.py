@@ -42,6 +42,13 @@ class ContestError(ValueError):
     """Bad contest input: the message names the row, driver or field."""
 
 
+def money(x: float, cents: bool = True) -> str:
+    """Dollars as a player writes them: -$3.15, $1,234.50 (``cents=False``: -$3, $1,235)."""
+    v = float(x)
+    text = f"{abs(v):,.2f}" if cents else f"{abs(v):,.0f}"
+    return ("-" if v < 0 and text.strip("0.,") else "") + "$" + text
+
+
 # ----------------------------------------------------------------------------- payouts
 @dataclass(frozen=True)
 class Payouts:
@@ -57,6 +64,19 @@ class Payouts:
     @property
     def paid_places(self) -> int:
         return int((self.prizes > 0).sum())
+
+    @property
+    def fees(self) -> float:
+        return float(self.size * self.entry_fee)
+
+    def overlay(self) -> str | None:
+        """A warning when the prizes add up to more than the entry fees collect (an overlay: real
+        but rare; a table typed wrong is likelier), else None."""
+        if self.total <= self.fees + 0.005:
+            return None
+        ratio = f" ({self.total / self.fees:.1f}x)" if self.fees > 0 else ""
+        return (f"the payout table pays ${self.total:,.2f} in all, more than the ${self.fees:,.2f} that {self.size:,} entries at "
+                f"${self.entry_fee:g} pay in{ratio}: every ROI is inflated by that overlay; check the table")
 
     def rows(self) -> list[dict]:
         """place_from, place_to, prize: the table in runs of equal prizes."""
@@ -193,10 +213,13 @@ def default_ownership(mean_points: np.ndarray, salary: np.ndarray, racing: np.nd
     return np.round(own, 2)
 
 
-def read_ownership_csv(text: str, names: list[str], ids: list[str], site_ids: list[str | None], source: str = "ownership") -> dict[int, float]:
+def read_ownership_csv(text: str, names: list[str], ids: list[str], site_ids: list[str | None], source: str = "ownership",
+                       site_names: list[str | None] | None = None) -> dict[int, float]:
     """Ownership from CSV rows (driver name or DK/FD ID, ownership %): {driver index: percent}.
-    Names match like the salary files (accents, Jr., initials); every bad row is named and
-    nothing is returned unless all rows are good."""
+    Names match like the salary files: accents, Jr., initials, the salary site's own spelling
+    (``site_names``) and the curated aliases (data/name_aliases.csv, e.g. DraftKings' "John H.
+    Nemechek"); every bad row is named and nothing is returned unless all rows are good."""
+    from engine.data import load_name_aliases
     from engine.names import name_key
 
     rows = list(csv.reader(io.StringIO(text)))
@@ -206,6 +229,12 @@ def read_ownership_csv(text: str, names: list[str], ids: list[str], site_ids: li
     has_header = not _is_number(rows[0][-1]) if rows[0] else False
     body = rows[1:] if has_header else rows
     by_key = {name_key(n): k for k, n in enumerate(names)}
+    for k, n in enumerate(site_names or []):
+        if n:
+            by_key.setdefault(name_key(n), k)
+    for alias, canonical in load_name_aliases().items():
+        if name_key(canonical) in by_key:
+            by_key.setdefault(name_key(alias), by_key[name_key(canonical)])
     by_id = {str(i).lower(): k for k, i in enumerate(ids)}
     by_id.update({str(i).strip().lower(): k for k, i in enumerate(site_ids) if i})
     out: dict[int, float] = {}
@@ -350,18 +379,37 @@ def sample_field(target_pct: np.ndarray, salary: np.ndarray, roster: int, cap: i
     for k in np.flatnonzero(eligible & ~playable):
         notes.append(f"{names[k]} (${int(salary[k]):,}) is in no lineup between the ${floor:,} floor and the ${cap:,} cap: priced out")
     theta, it = _fit_weights(lineups, target, playable)
-    p, _ = _shares(lineups, theta, d)
+    p, expected = _shares(lineups, theta, d)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
     pick = rng.choice(len(lineups), size=n, p=p)
     uniq_idx, counts = np.unique(pick, return_counts=True)
     drawn = lineups[uniq_idx]
     realized = 100 * np.bincount(drawn.ravel(), weights=np.repeat(counts, roster), minlength=d) / n
-    for k in range(d):
-        if abs(realized[k] - target[k]) > TOLERANCE_PP and playable[k] | (target[k] == 0):
-            why = ("see the notes above" if notes else
-                   "no set of lineups between the floor and the cap gives it its target together with the others'")
-            notes.append(f"{names[k]}: field share {realized[k]:.1f}% against a target of {target[k]:.1f}% ({why})")
+    notes += field_notes(names, target, expected, realized, n, playable, bool(notes))
     return Field(drawn, counts, target, realized, theta, it, notes, lineups, p)
+
+
+def field_notes(names: list[str], target: np.ndarray, expected: np.ndarray, realized: np.ndarray, n: int, playable: np.ndarray,
+                explained: bool = False) -> list[str]:
+    """Two kinds of miss, told apart: a target the field's distribution itself cannot give (no
+    set of legal lineups meets it together with the others'), and a drawn field of ``n``
+    lineups that is off by chance. A driver in each lineup with probability q lands at a share
+    with standard deviation 100 sqrt(q (1 - q) / n) points, so the 95% spread is about twice that."""
+    out, chance = [], []
+    for k in range(len(target)):
+        if not (playable[k] or target[k] == 0):
+            continue
+        if abs(expected[k] - target[k]) > TOLERANCE_PP:
+            why = "see the notes above" if explained else "no set of legal lineups gives it its target together with the others'"
+            out.append(f"{names[k]}: the field can give {expected[k]:.1f}% at best against a target of {target[k]:.1f}% ({why})")
+        elif abs(realized[k] - target[k]) > TOLERANCE_PP:
+            q = expected[k] / 100
+            spread = 200 * np.sqrt(q * (1 - q) / n)
+            chance.append(f"{names[k]} {realized[k]:.1f}% for {target[k]:.1f}% (95% spread +/-{spread:.1f})")
+    if chance:
+        out.append(f"off the targets by chance, as a random field of {n:,} lineups is (its distribution meets every target "
+                   f"within {TOLERANCE_PP:g} points; larger fields land closer): " + "; ".join(chance))
+    return out
 
 
 # ----------------------------------------------------------------------------- contest
@@ -609,8 +657,11 @@ class ContestSetup:
 
 def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
                     ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
-                    max_exposure: float = 1.0) -> ContestSetup:
-    """Check the contest, set the ownership targets, draw the field and (``select``) choose the lineups."""
+                    max_exposure: float = 1.0, progress=None) -> ContestSetup:
+    """Check the contest, set the ownership targets, draw the field and (``select``) choose the
+    lineups; ``progress`` hears each phase as it starts (legal lineups, ownership, field, selection)."""
+    step = progress or (lambda f: None)
+    step(0.0)
     p = run.portfolio.problem
     site = run.settings.site.value
     floor = SALARY_FLOOR[site] if floor is None else int(floor)
@@ -630,18 +681,22 @@ def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: in
     P = run.points
     racing = np.array([k not in p.excludes for k in range(p.n)]) & (p.salary > 0)
     lineups = legal_lineups(p.salary, racing, p.roster, p.cap, floor)
+    step(0.25)
     # the slate's own-% column first (edited in the app, saved in the slate JSON), then what was given here
     merged = {d.driver_id: 100 * d.projected_ownership for d in run.slate.drivers if d.projected_ownership is not None}
     merged.update(ownership or {})
     given = {p.ids.index(i): float(v) for i, v in merged.items() if i in p.ids}
     target, notes = ownership_targets(P.mean(axis=0), p.salary, racing, p.roster, p.cap, floor, given, lineups)
+    step(0.4)
     fld = sample_field(target, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups)
+    step(0.7 if select else 1.0)
     optimizer_lineups = np.array([sorted(lu.members) for lu in run.portfolio.lineups])
     user, selection = optimizer_lineups, None
     if select:
         pool = candidate_pool(P, fld, optimizer_lineups, seed)
         user = pool[select_lineups(P, pool, fld, payouts, n_user, max_exposure, seed=seed)]
         selection = {"method": SELECT_METHOD, "candidates": int(len(pool)), "max_exposure": max_exposure}
+        step(1.0)
     return ContestSetup(size, float(entry_fee), payouts, int(seed), floor, fld, user, optimizer_lineups, notes, selection)
 
 
@@ -697,10 +752,11 @@ def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, f
     optimizer's lineups, per-race optimal lineups and field-like ones) instead of the
     optimizer's; the optimizer's portfolio is simulated too, for comparison. engine.tasks runs
     the same steps as Dask tasks (a task per block of races for large contests)."""
-    setup = prepare_contest(run, size, entry_fee, payouts, seed, floor, ownership, max_entries, select, max_exposure)
     step = progress or (lambda f: None)
+    setup = prepare_contest(run, size, entry_fee, payouts, seed, floor, ownership, max_entries, select, max_exposure,
+                            progress=lambda f: step(0.2 * f))
     base = None
     if select:
-        base = contest_block(run, setup, 0, 1, "base", progress=lambda f: step(0.5 * f), cancel=cancel)
-    res = contest_block(run, setup, 0, 1, "user", progress=lambda f: step(0.5 + 0.5 * f if select else f), cancel=cancel)
+        base = contest_block(run, setup, 0, 1, "base", progress=lambda f: step(0.2 + 0.4 * f), cancel=cancel)
+    res = contest_block(run, setup, 0, 1, "user", progress=lambda f: step(0.6 + 0.4 * f if select else 0.2 + 0.8 * f), cancel=cancel)
     return contest_summary(run, setup, res, base)

@@ -130,6 +130,13 @@ class OptimizeRequest(Contract):
             if d.driver_id in seen:
                 raise ValueError(f"driver_id {d.driver_id!r} appears twice (drivers {seen[d.driver_id]} and {i})")
             seen[d.driver_id] = i
+        starts: dict[int, list[str]] = {}
+        for d in self.drivers:
+            if d.start_position is not None:
+                starts.setdefault(d.start_position, []).append(d.driver_id)
+        for pos, who in sorted(starts.items()):
+            if len(who) > 1:
+                raise ValueError(f"drivers: start_position {pos} is given to more than one driver: {', '.join(map(repr, who))}")
         laps = self.scenario_config.race_length
         if laps is not None:
             for d in self.drivers:
@@ -172,7 +179,37 @@ class ScenarioDiagnostics(Contract):
     calibration_metrics: CalibrationMetrics | None = None
 
 
+class PortfolioLineup(Contract):
+    """One lineup of the portfolio: its drivers (by projected points), salary and the
+    distribution of its points over the valid simulated races."""
+
+    lineup: int = Field(ge=1, description="rank in the portfolio (1 = highest mean)")
+    drivers: list[DriverSelection]
+    salary: int
+    mean: float
+    p10: float
+    p50: float
+    p90: float
+
+
+class DriverExposure(Contract):
+    driver_id: str
+    name: str
+    exposure: float = Field(ge=0.0, le=1.0, description="share of the portfolio's lineups holding the driver")
+    min: float = Field(ge=0.0, le=1.0, description="the driver's minimum exposure")
+    max: float = Field(ge=0.0, le=1.0, description="the driver's maximum exposure")
+
+
+class OptimalShare(Contract):
+    driver_id: str
+    name: str
+    optimal_pct: float = Field(ge=0.0, le=1.0, description="share of simulated races whose best lineup holds the driver")
+
+
 class OptimizeResponse(Contract):
+    """The contract's best lineup (``lineup``), and the whole portfolio: every lineup, each
+    driver's exposure, optimal% when asked, and the site's upload file."""
+
     lineup: list[DriverSelection]
     total_projected_points: float
     total_salary: int
@@ -180,6 +217,11 @@ class OptimizeResponse(Contract):
     run_id: str
     status: RunState
     constraint_spec_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    lineups: list[PortfolioLineup] = Field(default_factory=list, description="every lineup, highest mean first")
+    exposures: list[DriverExposure] = Field(default_factory=list, description="drivers in at least one lineup, most used first")
+    optimal_pct: list[OptimalShare] | None = Field(default=None, description="with optimal_pct: true in the request")
+    upload_csv: str | None = Field(default=None, description="the site's upload file of the lineups (also GET .../result.csv)")
+    upload_csv_unavailable: str | None = Field(default=None, description="why there is no upload file (e.g. no site player ids)")
 
 
 class OptimizationStatus(Contract):

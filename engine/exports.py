@@ -21,7 +21,8 @@ def _site_drivers(slate: Slate, driver_ids: list[list[str]]) -> dict[str, tuple[
     needed = {x for lineup in driver_ids for x in lineup}
     missing = sorted(by_id[x].name or x for x in needed if not by_id[x].site_player_id)
     if missing:
-        raise ExportError(f"no salary-site player id for {', '.join(missing)}: load the site's salary file to export")
+        raise ExportError(f"no salary-site player id for {', '.join(missing)}: load the site's salary file (or give each "
+                          "driver's site_player_id) to export")
     return {x: ((by_id[x].site_name or by_id[x].name or x), str(by_id[x].site_player_id)) for x in needed}
 
 

@@ -185,6 +185,12 @@ class JobStore:
                              (*FINISHED, time.time() - max_age_s))
             return cur.rowcount
 
+    def count_active(self, owner: str) -> int:
+        """Jobs of ``owner`` that are pending or running."""
+        with self._db() as db:
+            row = db.execute("SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND status IN ('pending', 'running')", (owner,)).fetchone()
+        return int(row["n"])
+
     def find_completed(self, cache_key: str) -> str | None:
         with self._db() as db:
             row = db.execute("SELECT run_id FROM jobs WHERE cache_key = ? AND status = 'completed' ORDER BY updated DESC LIMIT 1",
@@ -283,7 +289,7 @@ class Dispatch:
 class LocalDispatch(Dispatch):
     """Every task in the calling process, one after the other."""
 
-    def run(self, fn, *args, share: float = 1.0):
+    def run(self, fn, *args, share: float = 1.0, gather: bool = True):
         self.check()
         return fn(self._step(share), self._cancelled, *args)
 
@@ -388,7 +394,9 @@ class ClusterDispatch(Dispatch):
         except Exception:  # noqa: BLE001 - cancelling is best effort on a failing cluster
             log.warning("cancelling the tasks of %s failed", self.run_id, exc_info=True)
 
-    def run(self, fn, *args, share: float = 1.0):
+    def run(self, fn, *args, share: float = 1.0, gather: bool = True):
+        """A task with the job's progress (its ``share``) and cancel; its result, or with
+        ``gather=False`` its future (the result stays on the cluster, to feed later tasks)."""
         from distributed import Variable
 
         from engine.cluster import progress_variable
@@ -410,7 +418,7 @@ class ClusterDispatch(Dispatch):
                 pass
 
         self._wait([fut], copy_progress)
-        return fut.result()
+        return fut.result() if gather else fut
 
     def submit(self, fn, *args):
         self.check()

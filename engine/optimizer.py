@@ -376,7 +376,8 @@ class Lineup:
     p10: float
     p50: float
     p90: float
-    objective: float | None = None
+    objective: float | None = None  # the run's objective over the simulated races
+    built: int | None = None  # the order it was built in (exposure pacing spreads each driver's share along it)
 
 
 @dataclass
@@ -624,6 +625,10 @@ def build_portfolio(
             progress((j + 1) / n_lineups)
     if fallbacks:
         notes.append(f"{fallbacks} lineup(s) from the mean MILP: no candidate lineup met the portfolio rules at that point")
+    values = objective_values(np.array([lu.members for lu in lineups]), P, objective, target)
+    for k, (lu, v) in enumerate(zip(lineups, values)):
+        lu.objective, lu.built = float(v), k + 1
+    lineups.sort(key=lambda lu: (-lu.objective, -lu.mean))  # best on the objective first (mean: highest mean), then by mean
     return Portfolio(problem=p, lineups=lineups, exposures=counts / n_lineups, objective=objective, solver=solver,
                      seconds=time.perf_counter() - t0, target=target, notes=notes)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -13,10 +13,15 @@ from pydantic import Field, model_validator
 from engine.constraints import ConstraintCompiler, ConstraintSpec
 from engine.contracts import (MAX_CAP, MAX_SCENARIOS, MIN_SCENARIOS, Contract, DriverSelection, OptimizeResponse, Rule,
                               ScenarioConfig, ScenarioDiagnostics, Site, Slate)
+from engine.data import TRACK_TYPES
 from engine.ontology import OntologyRepository
 from engine.optimizer import (OBJECTIVES, OptimalResult, Portfolio, build_portfolio, check_portfolio, optimal_lineups,
                               problem_from_spec)
 from engine.scenarios import ScenarioSet, SimInputs, prepare, simulate
+
+
+Objective = Literal["mean", "ceiling", "cvar", "target"]  # engine.optimizer.OBJECTIVES
+TrackType = Literal["superspeedway", "intermediate", "large_oval", "one_mile_flat_or_concrete", "short", "road", "dirt"]  # data.TRACK_TYPES
 
 
 class OptimizeSettings(Contract):
@@ -25,10 +30,10 @@ class OptimizeSettings(Contract):
     site: Site = Site.DK
     n_lineups: int = Field(default=20, ge=1, le=500)
     n_scenarios: int = Field(default=10_000, ge=MIN_SCENARIOS, le=MAX_SCENARIOS)
-    objective: str = Field(default="mean", pattern="^(" + "|".join(OBJECTIVES) + ")$")
+    objective: Objective = "mean"
     seed: int = Field(default=0, ge=0)
     min_unique: int = Field(default=1, ge=0, le=6)
-    solver: str = Field(default="cbc", pattern="^(cbc|highs)$")
+    solver: Literal["cbc", "highs"] = "cbc"
     sim_precision: bool = False
     target: float | None = Field(default=None, allow_inf_nan=False, description="score to reach (objective target)")
     salary_cap: int | None = Field(default=None, gt=0, le=MAX_CAP)
@@ -42,6 +47,9 @@ class OptimizeSettings(Contract):
         if self.min_exposure is not None and self.max_exposure is not None and self.min_exposure > self.max_exposure:
             raise ValueError(f"min_exposure {self.min_exposure:.0%} is above max_exposure {self.max_exposure:.0%}")
         return self
+
+
+assert get_args(Objective) == OBJECTIVES and get_args(TrackType) == TRACK_TYPES
 
 
 @dataclass
@@ -81,7 +89,8 @@ class OptimizeRun:
             "model": {"hash": self.inputs.model.hash, "fit_seasons": self.inputs.model.fit_span,
                       "method_hash": self.inputs.model.method_hash},
             "estimated": self.estimated,
-            "notes": self.spec.notes + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
+            "notes": [n for n in self.spec.notes if not n.startswith("starting positions estimated")]  # in "estimated", named
+                     + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
         if self.inputs.qualifying_draws:
@@ -190,19 +199,39 @@ def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyR
 
 
 def optimize_response(run, run_id: str, calibration_enabled: bool) -> dict:
-    """OptimizeResponse from a completed run: the best lineup, diagnostics of the simulated races
-    for that lineup, calibration metrics from the backtest (null when disabled)."""
+    """OptimizeResponse from a completed run: the best lineup (diagnostics of the simulated races
+    for that lineup, calibration metrics from the backtest, null when disabled), and the whole
+    portfolio: every lineup, the exposures, optimal% when it was asked for, the upload file."""
+    from engine.contracts import DriverExposure, OptimalShare, PortfolioLineup
+    from engine.exports import ExportError, lineups_csv
+
     p = run.portfolio.problem
-    best = run.portfolio.lineups[0]
     points = run.points.mean(axis=0)
-    members = sorted(best.members, key=lambda i: -points[i])
-    lineup = [DriverSelection(driver_id=p.ids[i], name=p.names[i], salary=int(p.salary[i]), projected_points=round(float(points[i]), 2),
-                              position=k + 1) for k, i in enumerate(members)]
+
+    def drivers(members: list[int]) -> list[DriverSelection]:
+        ranked = sorted(members, key=lambda i: -points[i])
+        return [DriverSelection(driver_id=p.ids[i], name=p.names[i], salary=int(p.salary[i]), projected_points=round(float(points[i]), 2),
+                                position=k + 1) for k, i in enumerate(ranked)]
+
+    best = run.portfolio.lineups[0]
     sim_cols = [run.inputs.driver_ids.index(p.ids[i]) for i in best.members]
     diag = run.scenarios.diagnostics(sim_cols).model_dump()
     diag["calibration_metrics"] = run.calibration if calibration_enabled else None
+    lineups = [PortfolioLineup(lineup=k + 1, drivers=drivers(lu.members), salary=lu.salary, mean=round(lu.mean, 2), p10=round(lu.p10, 2),
+                               p50=round(lu.p50, 2), p90=round(lu.p90, 2)) for k, lu in enumerate(run.portfolio.lineups)]
+    optimal = None
+    if run.settings.optimal_pct and run.optimal is not None:
+        optimal = [OptimalShare(driver_id=p.ids[i], name=p.names[i], optimal_pct=round(float(v), 4))
+                   for i, v in sorted(enumerate(run.optimal.optimal_pct), key=lambda t: -t[1]) if v > 0]
+    upload, why = None, None
+    try:
+        upload = lineups_csv(run.slate, run.settings.site, [[p.ids[i] for i in lu.members] for lu in run.portfolio.lineups])
+    except ExportError as exc:
+        why = str(exc)
     return OptimizeResponse(
-        lineup=lineup, total_projected_points=round(best.mean, 2), total_salary=best.salary,
+        lineup=drivers(best.members), total_projected_points=round(best.mean, 2), total_salary=best.salary,
         scenario_diagnostics=ScenarioDiagnostics.model_validate(diag), run_id=run_id, status="completed",
-        constraint_spec_hash=run.spec.spec_hash,
+        constraint_spec_hash=run.spec.spec_hash, lineups=lineups,
+        exposures=[DriverExposure.model_validate(r) for r in run.portfolio.exposure_table()], optimal_pct=optimal,
+        upload_csv=upload, upload_csv_unavailable=why,
     ).model_dump(mode="json")

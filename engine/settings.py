@@ -30,6 +30,11 @@ class Settings(BaseSettings):
                            "below the web process, so it keeps answering while simulations run")
     dask_idle_s: float = Field(default=60.0, gt=0, description="the local cluster stops after this long without a connected "
                                "Pitwall process")
+    max_simulated_cells: int = Field(default=40_000_000, ge=1_000, description="most simulated races x cars one API job may "
+                                     "ask for (1,000,000 races of a 40-car field)")
+    max_contest_work: int = Field(default=2_000_000_000, ge=1_000, description="most contest entries x simulated races one API "
+                                  "contest may ask for (about three minutes of one worker)")
+    max_jobs_per_client: int = Field(default=4, ge=1, le=1000, description="runs one client may have pending or running at once")
     job_retention_days: float = Field(default=30.0, gt=0, description="finished jobs older than this are deleted (at start and daily)")
     webhook_allow: list[str] = Field(default_factory=list, description="hosts or networks (CIDR) webhooks may reach although "
                                      "they are loopback, private, link-local or this server's own addresses")

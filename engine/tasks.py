@@ -216,14 +216,14 @@ def _contest_out(out: dict, run, notes: list[str]) -> dict:
     return out
 
 
-def contest_optimize_task(slate, settings, ontology_settings: str, config, model):
-    return _contest_run(slate, settings, ontology_settings, config, model)
+def contest_optimize_task(progress, cancel, slate, settings, ontology_settings: str, config, model):
+    return _contest_run(slate, settings, ontology_settings, config, model, progress, cancel)
 
 
-def contest_prepare_task(optimized, contest: dict):
+def contest_prepare_task(progress, cancel, optimized, contest: dict):
     from engine.contest import prepare_contest
 
-    return prepare_contest(optimized[0], **contest)
+    return prepare_contest(optimized[0], **contest, progress=progress)
 
 
 def contest_block_task(optimized, setup, block: int, blocks: int, which: str):
@@ -250,11 +250,11 @@ def contest_plan(slate, settings, ontology_settings, contest: dict, config=None,
     def plan(d):
         if settings.n_scenarios <= CONTEST_SPLIT:
             return d.run(contest_task, slate, settings, onto, config, model, contest)
-        optimized = d.submit(contest_optimize_task, slate, settings, onto, config, model)
-        setup = d.submit(contest_prepare_task, optimized, contest)
+        optimized = d.run(contest_optimize_task, slate, settings, onto, config, model, share=0.35, gather=False)
+        setup = d.run(contest_prepare_task, optimized, contest, share=0.1, gather=False)
         blocks = -(-settings.n_scenarios // CONTEST_BLOCK)
         kinds = ["user", "base"] if contest.get("select") else ["user"]
-        parts = d.map(contest_block_task, [(optimized, setup, b, blocks, k) for k in kinds for b in range(blocks)], share=0.8,
+        parts = d.map(contest_block_task, [(optimized, setup, b, blocks, k) for k in kinds for b in range(blocks)], share=0.5,
                       gather=False)
         user_parts, base_parts = parts[:blocks], parts[blocks:]
         return d.call(contest_summary_task, optimized, setup, user_parts, base_parts), None

@@ -90,6 +90,48 @@ def test_a_real_optimization_end_to_end(client, bristol_request):
     assert other["lineup"] == lineup and other["constraint_spec_hash"] == body["constraint_spec_hash"]
 
 
+def test_the_result_holds_the_whole_portfolio(client, bristol_request, history):
+    """n_lineups, the exposure bounds and optimal% are visible through the API: every lineup,
+    the exposures, optimal% when asked, and the upload file (as a field and as result.csv)."""
+    req = json.loads(json.dumps(bristol_request))
+    slate = shipped_salary_slate("dk_2026-04-12_race08_bristol.csv", history)
+    ids = {d.driver_id: d.site_player_id for d in slate.drivers}
+    for d in req["drivers"]:
+        d["site_player_id"] = ids[d["driver_id"]]
+    req.update(n_lineups=5, max_exposure=0.6, min_unique=2, optimal_pct=True)
+    req["scenario_config"].update(n_scenarios=1000, calibration_enabled=False)
+    run_id = client.post("/api/v1/optimize", json=req).json()["run_id"]
+    assert wait(client, run_id)["status"] == "completed"
+    body = client.get(f"/api/v1/optimize/{run_id}/result").json()
+    lineups = body["lineups"]
+    assert len(lineups) == 5 and [lu["lineup"] for lu in lineups] == [1, 2, 3, 4, 5]
+    means = [lu["mean"] for lu in lineups]
+    assert means == sorted(means, reverse=True) and body["total_projected_points"] == means[0]
+    assert [d["driver_id"] for d in body["lineup"]] == [d["driver_id"] for d in lineups[0]["drivers"]]
+    for lu in lineups:
+        assert len(lu["drivers"]) == 6 and lu["salary"] == sum(d["salary"] for d in lu["drivers"]) <= 50000
+        assert lu["p10"] <= lu["p50"] <= lu["p90"]
+    counts = {}
+    for lu in lineups:
+        for d in lu["drivers"]:
+            counts[d["driver_id"]] = counts.get(d["driver_id"], 0) + 1
+    assert {e["driver_id"]: e["exposure"] for e in body["exposures"]} == {k: v / 5 for k, v in counts.items()}
+    assert max(e["exposure"] for e in body["exposures"]) <= 0.6
+    assert body["optimal_pct"] and sum(o["optimal_pct"] for o in body["optimal_pct"]) == pytest.approx(6.0, abs=1e-3)
+    csv = client.get(f"/api/v1/optimize/{run_id}/result.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text == body["upload_csv"] and csv.text.splitlines()[0] == "D,D,D,D,D,D" and len(csv.text.splitlines()) == 6
+    # without site player ids there is no upload file, and the result says why
+    bare = {**req, "optimal_pct": False}
+    bare["drivers"] = [{k: v for k, v in d.items() if k != "site_player_id"} for d in req["drivers"]]
+    run_id = client.post("/api/v1/optimize", json=bare).json()["run_id"]
+    assert wait(client, run_id)["status"] == "completed"
+    body = client.get(f"/api/v1/optimize/{run_id}/result").json()
+    assert body["optimal_pct"] is None and body["upload_csv"] is None and "no salary-site player id" in body["upload_csv_unavailable"]
+    r = client.get(f"/api/v1/optimize/{run_id}/result.csv")
+    assert r.status_code == 422 and "site_player_id" in r.json()["detail"]["error"]
+
+
 def test_calibration_disabled_gives_null(client, bristol_request):
     req = json.loads(json.dumps(bristol_request))
     req["scenario_config"]["calibration_enabled"] = False

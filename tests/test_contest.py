@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT
 from helpers import run_cli as run
 
-from engine.contest import (PRESETS, ContestError, Field, Payouts, default_ownership, legal_lineups, preset_payouts,
+from engine.contest import (PRESETS, ContestError, Field, Payouts, default_ownership, field_notes, legal_lineups, preset_payouts,
                             read_ownership_csv, read_payouts_csv, sample_field, simulate_contest)
 from engine.scenarios import prepare, simulate
 from engine.slates import shipped_salary_slate
@@ -101,6 +101,26 @@ def test_targets_that_cannot_be_met_are_reported_with_the_reason(bristol):
     spend = cheap @ bristol["salary"] / 100
     if not 48_500 <= spend <= 50_000:
         assert any("average lineup salary" in n for n in f2.notes)
+
+
+def test_a_small_fields_chance_misses_are_told_apart_from_unreachable_targets(bristol):
+    """A 495-lineup field misses the targets by chance (its distribution meets them all): the
+    note says so, with the expected spread, and blames no target; the same targets at 200,000
+    entries give no note. A target no field can give is named as such."""
+    kw = dict(names=bristol["names"], lineups=bristol["lineups"])
+    small = sample_field(bristol["own"], bristol["salary"], 6, 50_000, 48_500, 495, seed=3, **kw)
+    assert np.abs(small.realized - bristol["own"]).max() > 2.0  # off by chance somewhere (a random field of 495)
+    assert len(small.notes) == 1 and small.notes[0].startswith("off the targets by chance, as a random field of 495 lineups is")
+    assert "95% spread +/-" in small.notes[0] and "no set of legal lineups" not in small.notes[0]
+    big = sample_field(bristol["own"], bristol["salary"], 6, 50_000, 48_500, 200_000, seed=3, **kw)
+    assert big.notes == []
+    # the rule itself: a driver whose best field distribution misses the target is unreachable, one
+    # whose draw misses it is chance (with the spread of a field of that size)
+    notes = field_notes(["A", "B", "C"], np.array([50.0, 30.0, 20.0]), np.array([44.0, 30.0, 20.0]),
+                        np.array([44.5, 34.0, 20.2]), 400, np.ones(3, bool))
+    assert notes[0] == ("A: the field can give 44.0% at best against a target of 50.0% (no set of legal lineups gives it its "
+                        "target together with the others')")
+    assert notes[1].endswith("B 34.0% for 30.0% (95% spread +/-4.6)") and len(notes) == 2
 
 
 def test_same_seed_same_field_and_results(bristol):

@@ -102,8 +102,11 @@ def test_exposures_honoured_and_spread(repo, slate, base, solver):
     ids = list(pf.problem.ids)
     e, z = ids.index("chase-elliott"), ids.index("connor-zilisch")
     assert pf.exposures[e] <= 0.5 and pf.exposures[z] >= 0.4
-    holds = [[i in lu.members for lu in pf.lineups] for i in (e, z)]
-    # spread, not front-loaded: each half of the portfolio has its share
+    built = sorted(pf.lineups, key=lambda lu: lu.built)
+    holds = [[i in lu.members for lu in built] for i in (e, z)]
+    means = [lu.mean for lu in pf.lineups]
+    assert means == sorted(means, reverse=True)  # shown best first
+    # built spread, not front-loaded: each half of the build order has its share
     assert sum(holds[0][:5]) <= 3 and sum(holds[1][:5]) >= 2 and sum(holds[1][5:]) >= 2
 
 
