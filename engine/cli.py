@@ -52,9 +52,10 @@ def main() -> None:
         from click.exceptions import ClickException
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
-        err.print("aborted")
-        code = 130
+        if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130, silently
+            interrupted()
+    except (typer.Abort, KeyboardInterrupt):
+        code = interrupted()
     except BrokenPipeError:  # the reader of a pipe went away (`pitwall ... | head`)
         code = 1
     except ClickException as exc:
@@ -74,9 +75,35 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+WRITTEN: list[str] = []  # output files this command wrote (said on Ctrl-C)
+
+
+def interrupted() -> int:
+    """Ctrl-C: say which command stopped and what it had written (outputs are written at the end,
+    and `data add` swaps its store in atomically, so usually nothing)."""
+    words = []
+    for a in sys.argv[1:]:
+        if a.startswith("-"):
+            break
+        words.append(a)
+    command = " ".join(["pitwall", *words[:2]])
+    done = f"; written before the stop: {', '.join(WRITTEN)}" if WRITTEN else "; nothing was written"
+    err.print(f"interrupted (Ctrl-C): stopped `{command}`{done}", highlight=False)
+    return 130
+
+
+def write_output(path: str | Path, text: str) -> None:
+    """Write one of the command's output files (recorded, and said when written)."""
+    Path(path).write_text(text)
+    WRITTEN.append(str(path))
+    console.print(f"wrote {path}")
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
-    """A terminal progress bar fed by the engine's progress callbacks (fraction 0..1)."""
+    """A terminal progress bar fed by the engine's progress callbacks (fraction 0..1); none when
+    stderr is not a terminal (a pipe or a log file gets no bar frames). A step that ends
+    normally shows 100%, whatever the last callback said."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -85,9 +112,11 @@ def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
         TimeRemainingColumn(),
         console=err,
         transient=False,
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=1.0)
         yield lambda fraction: bar.update(task, completed=min(max(float(fraction), 0.0), 1.0))
+        bar.update(task, completed=1.0)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -128,6 +157,20 @@ def writable(path: str | None, what: str) -> None:
             check_writable(path, what)
         except InputFileError as exc:
             fail(str(exc))
+
+
+def outputs(*items: tuple[str | None, str]) -> None:
+    """Check a command's output files before any work: each writable, and no two options naming
+    the same file (one would overwrite the other)."""
+    seen: dict[Path, str] = {}
+    for path, what in items:
+        if not path:
+            continue
+        writable(path, what)
+        key = Path(path).resolve()
+        if key in seen:
+            fail(f"{what} and {seen[key]} name the same file {path}: one would overwrite the other; give two file names")
+        seen[key] = what
 
 
 def read_json_arg(path: str, what: str):
@@ -241,20 +284,27 @@ def data_add(
     files: list[str] = typer.Argument(..., help="one season's files: NASCAR feed exports (cup-results.csv, optionally cup-misc.csv "
                                                 "and cup-practice.csv) or nascaR.data's results table"),
     track_type: list[str] = typer.Option([], "--track-type", help='type of a track never seen before: "NAME=TYPE"'),
+    track_alias: list[str] = typer.Option([], "--track-alias", help='a track the file names differently: "NAME=TRACK_ID" '
+                                          '(e.g. "San Diego=san_diego_street")'),
     replace: bool = typer.Option(False, "--replace", help="replace shipped races with these files"),
 ) -> None:
     """Add the races of a season (complete or in progress) to the state directory: every command,
-    the app and the API then see them. Nothing is added when any file has a problem."""
-    from engine.data import DataError
-    from engine.importers import add_to_store, parse_track_types
+    the app and the API then see them. Nothing is added when any file has a problem. A track
+    name the history does not know takes the schedule's track for that race (printed)."""
+    from engine.data import DataError, History
+    from engine.importers import add_to_store, parse_track_aliases, parse_track_types
     from engine.settings import get_settings
+    from engine.store import StoreBusy
 
     state = get_settings().state_dir
     try:
+        types = parse_track_types(track_type)
+        aliases = parse_track_aliases(track_alias, History.load()) if track_alias else None
         with progress_bar(f"Adding {len(files)} file(s)") as cb:
-            _, report = add_to_store(files, state, parse_track_types(track_type), replace)
+            _, report = add_to_store(files, state, types, replace, on_wait=lambda m: err.print(f"[yellow]notice:[/yellow] {m}"),
+                                     track_aliases=aliases)
             cb(1.0)
-    except DataError as exc:
+    except (DataError, StoreBusy) as exc:
         fail(str(exc))
     for line in report:
         console.print(line)
@@ -396,8 +446,7 @@ def backtest_cmd(
     from engine.data import DataError, History
     from engine.settings import get_settings
 
-    for path, what in ((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown")):
-        writable(path, what)
+    outputs((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown"))
     try:
         history = History.load()
         chosen = parse_seasons(seasons) if seasons else tuple(s for s in history.seasons if s >= 2022)
@@ -433,15 +482,14 @@ def backtest_cmd(
         console.print(f"skipped: {s}")
     console.print(f"kept {kept}")
     if json_out:
-        save_report(report, json_out)
-        console.print(f"wrote {json_out}")
+        write_output(json_out, json.dumps(report, indent=1))
     if html_out:
-        Path(html_out).write_text(report_html(report))
-        console.print(f"wrote {html_out}")
+        write_output(html_out, report_html(report))
     if markdown:
         md = Path(markdown)
         command = "pitwall " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for f in write_markdown(report, md, md.parent / "img", command):
+            WRITTEN.append(str(f))
             console.print(f"wrote {f}")
 
 
@@ -467,10 +515,19 @@ def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000
 
     X-Forwarded-For is believed only from the proxies of the setting PITWALL_TRUSTED_PROXIES
     (none by default), so a client cannot pick its own address (and rate-limit allowance)."""
+    import socket
+
     import uvicorn
 
     from engine.settings import get_settings
 
+    try:  # before anything starts (the Dask cluster, the job store): a port in use is one error line
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
+            probe.bind((host, port))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}): another server is using the port? choose one with --port")
     trusted = get_settings().trusted_proxies
     uvicorn.run("engine.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 proxy_headers=bool(trusted), forwarded_allow_ips=",".join(trusted) if trusted else None)
@@ -537,6 +594,7 @@ def fit_cmd(
     except ValueError as exc:
         fail(str(exc))
     path.write_text(json.dumps(raw, indent=1) + "\n")
+    WRITTEN.append(str(path))
     model = params_from_dict(raw)
     console.print(f"wrote {path}: model {model.hash} fitted on seasons {model.fit_span} ({raw['races']} races), "
                   f"method {model.method_hash}")
@@ -565,7 +623,7 @@ def simulate_cmd(
     from engine.scenarios import Cancelled, SimulationError, prepare, simulate
 
     writable(out, "--out")
-    s = load_slate_arg(race, slate, track, date=date)
+    s = load_slate_arg(race, slate, track, date=date, need_track=True)
     for note in s.notes:
         console.print(f"slate: {note}")
     try:
@@ -600,21 +658,37 @@ def simulate_cmd(
         err.print(f"[yellow]warning:[/yellow] {sims.warning}")
     if out:
         sims.to_frame().drop(columns="valid").to_parquet(out, index=False)
+        WRITTEN.append(out)
         console.print(f"wrote {out}")
 
 
-def load_slate_arg(race: str | None, slate: str | None, track: str | None, salaries: str | None = None, date: str | None = None):
+def load_slate_arg(race: str | None, slate: str | None, track: str | None, salaries: str | None = None, date: str | None = None,
+                   need_track: bool = False):
     """The slate named on the command line: a shipped race, a slate JSON, or a salary file
     (a shipped one takes its race, date and track from the manifest). Every problem is one
-    `error:` line naming the file, row or field."""
-    from engine.contracts import ContractError, parse_slate
-    from engine.data import DATA_DIR, DataError, History, salary_manifest
-    from engine.salaries import SalaryImportError, read_salary_file
-    from engine.slates import build_slate, check_race_date, check_slate, game_date, shipped_salary_slate, slate_from_salaries
+    `error:` line naming the file, row or field; ``need_track``: a salary slate whose race cannot
+    be found (no date in the file, a date off the schedule) is refused, saying what to give."""
+    from engine.data import History
 
     if sum(bool(x) for x in (race, slate, salaries)) != 1:
         fail("give exactly one of --race SEASON-RACE, --slate FILE or --salaries FILE")
     history = History.load()
+    s = _load_slate(race, slate, track, salaries, date, history)
+    if need_track:
+        from engine.slates import track_unknown
+
+        why = track_unknown(s, history)
+        if why:
+            fail(f"{slate or salaries}: {why}")
+    return s
+
+
+def _load_slate(race, slate, track, salaries, date, history):
+    from engine.contracts import ContractError, parse_slate
+    from engine.data import DATA_DIR, DataError, salary_manifest
+    from engine.salaries import SalaryImportError, read_salary_file
+    from engine.slates import build_slate, check_race_date, check_slate, game_date, shipped_salary_slate, slate_from_salaries
+
     try:
         if date:
             date = check_race_date(date, history)
@@ -692,10 +766,9 @@ def optimize_cmd(
             entries_text, _ = read_text(entries, f"--entries {entries}")
         except InputFileError as exc:
             fail(str(exc))
-    for path, what in ((out, "--out"), (json_out, "--json"), (entries_out or ("DKEntries-filled.csv" if entries else None), "--entries-out")):
-        writable(path, what)
+    outputs((out, "--out"), (json_out, "--json"), (entries_out or ("DKEntries-filled.csv" if entries else None), "--entries-out"))
     analyst = read_rules_arg(rules)
-    s = load_slate_arg(race, slate, track, salaries, date)
+    s = load_slate_arg(race, slate, track, salaries, date, need_track=True)
     site = resolve_site(s, site)
     if entries and site != "dk":
         fail("--entries fills a DraftKings DKEntries.csv; this run is for FanDuel")
@@ -732,19 +805,16 @@ def optimize_cmd(
     ids = [r["driver_ids"] for r in summary["lineups"]]
     try:
         if out:
-            Path(out).write_text(lineups_csv(s, site, ids))
-            console.print(f"wrote {out}")
+            write_output(out, lineups_csv(s, site, ids))
         if entries_text is not None:
             filled, notes = fill_dk_entries(entries_text, s, ids)
-            Path(entries_out or "DKEntries-filled.csv").write_text(filled)
             for n in notes:
                 console.print(f"entries: {n}")
-            console.print(f"wrote {entries_out or 'DKEntries-filled.csv'}")
+            write_output(entries_out or "DKEntries-filled.csv", filled)
     except ExportError as exc:
         fail(str(exc))
     if json_out:
-        Path(json_out).write_text(json.dumps(summary, indent=1))
-        console.print(f"wrote {json_out}")
+        write_output(json_out, json.dumps(summary, indent=1))
 
 
 @app.command("contest")
@@ -785,9 +855,8 @@ def contest_cmd(
     from engine.settings import get_settings
     from engine.textio import InputFileError, read_text
 
-    for path, what in ((json_out, "--json"), (out, "--out")):
-        writable(path, what)
-    s = load_slate_arg(race, slate, track, salaries, date)
+    outputs((json_out, "--json"), (out, "--out"))
+    s = load_slate_arg(race, slate, track, salaries, date, need_track=True)
     site = resolve_site(s, site)
     try:
         if Path(payouts).suffix.lower() == ".csv" or Path(payouts).exists():
@@ -795,11 +864,14 @@ def contest_cmd(
             table = read_payouts_csv(text, contest_size, entry_fee, source=f"--payouts {payouts}")
         else:
             table = preset_payouts(payouts, contest_size, entry_fee)
+        if table.overlay():
+            err.print(f"[yellow]warning:[/yellow] {table.overlay()}", highlight=False)
         given = None
         if ownership:
             text, _ = read_text(ownership, f"--ownership {ownership}")
             pos = read_ownership_csv(text, [d.name for d in s.drivers], [d.driver_id for d in s.drivers],
-                                     [d.site_player_id for d in s.drivers], source=f"--ownership {ownership}")
+                                     [d.site_player_id for d in s.drivers], source=f"--ownership {ownership}",
+                                     site_names=[d.site_name for d in s.drivers])
             given = {s.drivers[k].driver_id: v for k, v in pos.items()}
     except (ContestError, InputFileError) as exc:
         fail(str(exc))
@@ -839,13 +911,11 @@ def contest_cmd(
         console.print(f"note: {line}", highlight=False)
     try:
         if out:
-            Path(out).write_text(lineups_csv(s, site, [r["driver_ids"] for r in result["lineups"]]))
-            console.print(f"wrote {out}")
+            write_output(out, lineups_csv(s, site, [r["driver_ids"] for r in result["lineups"]]))
     except ExportError as exc:
         fail(str(exc))
     if json_out:
-        Path(json_out).write_text(json.dumps(result, indent=1))
-        console.print(f"wrote {json_out}")
+        write_output(json_out, json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -85,12 +86,23 @@ def read_record(state_dir: Path) -> dict | None:
         return None
 
 
+_HANDLES: "weakref.WeakSet[ClusterHandle]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Disconnect every client of this process (before its cluster is stopped, so none of them
+    keeps trying to reconnect to a scheduler that is gone)."""
+    for handle in list(_HANDLES):
+        handle.close()
+
+
 class ClusterHandle:
     """A client on the configured cluster or on the state directory's local one (kept for the
     process's life; reconnects when its cluster went away)."""
 
     def __init__(self, state_dir: Path, scheduler: str | None = None, workers: int | None = None, nice: int = 10,
                  idle_s: float = 60.0):
+        _HANDLES.add(self)
         self.state_dir = Path(state_dir).resolve()
         self.scheduler = scheduler
         self.workers = workers or default_workers()

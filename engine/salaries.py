@@ -86,8 +86,10 @@ def read_salary_file(data: str | Path | bytes, source: str | None = None) -> Sal
     cols = set(df.columns)
     notes = (note,) if note else ()
     if {"Id", "Salary"} <= cols and ("Nickname" in cols or {"First Name", "Last Name"} <= cols):
+        _nascar_classic(df, source, "FanDuel", ("Position",))
         return _with_notes(_fanduel(df, source), notes)
     if "Salary" in cols and ("Name + ID" in cols or {"Name", "ID"} <= cols):
+        _nascar_classic(df, source, "DraftKings", ("Position", "Roster Position"))
         return _with_notes(_draftkings(df, source), notes)
     header = ", ".join(c for c in df.columns if not c.startswith("Unnamed")) or "(none)"
     raise SalaryImportError(
@@ -97,6 +99,24 @@ def read_salary_file(data: str | Path | bytes, source: str | None = None) -> Sal
             f"header was: {header} (DraftKings needs Salary and 'Name + ID', or Name and ID; FanDuel needs Id, Nickname, Salary)"
         ],
     )
+
+
+NASCAR_POSITIONS = {"D", "DRIVER"}  # every row of a NASCAR Classic file (DraftKings: D / D; FanDuel: D / Driver)
+
+
+def _nascar_classic(df: pd.DataFrame, source: str, site: str, columns: tuple[str, ...]) -> None:
+    """Refuse a salary file of another sport or another game type (DraftKings Showdown's captain
+    rows), saying what it is: Pitwall builds NASCAR Classic lineups only."""
+    seen = {str(v).strip() for c in columns if c in df.columns for v in df[c] if str(v).strip()}
+    if any(v.upper() in ("CPT", "CAPTAIN") for v in seen):
+        raise SalaryImportError(source, [f"a {site} Showdown (Captain Mode) file: each driver is listed as CPT and again as "
+                                         "FLEX; Pitwall builds NASCAR Classic lineups only (6 drivers, DraftKings' Classic "
+                                         "contests): download the Classic contest's salary file"])
+    other = sorted(v for v in seen if v.upper() not in NASCAR_POSITIONS)
+    if other:
+        raise SalaryImportError(source, [f"not a NASCAR salary file: its positions are {', '.join(other[:8])} (a {site} file of "
+                                         "another sport?); every driver of a NASCAR Classic slate has position D, and Pitwall "
+                                         "reads NASCAR Classic slates only"])
 
 
 def _with_notes(sf: SalaryFile, notes: tuple[str, ...]) -> SalaryFile:

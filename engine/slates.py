@@ -204,6 +204,26 @@ def build_slate(rid: str, history: History) -> Slate:
     )
 
 
+def nearest_races(history: History, date: str, k: int = 2) -> list[str]:
+    """The scheduled races nearest a date, as "2026-04-12 Food City 500 at Bristol Motor Speedway (race 8)"."""
+    if history.schedule is None or not len(history.schedule):
+        return []
+    sched = history.schedule.assign(gap=(history.schedule["date"] - pd.Timestamp(date)).abs())
+    return [f"{r.date.date()} {r.race_name} at {r.track} (race {r.race} of {r.season})" for r in sched.nsmallest(k, "gap").itertuples()]
+
+
+def track_unknown(slate: Slate, history: History) -> str | None:
+    """Why a salary slate has no track, and what to give (--track, --date): None when it has one."""
+    if slate.track_id is not None or slate.track_type is not None:
+        return None
+    if slate.date is None:
+        return ("the salary file carries no race date (FanDuel player lists have none), so its race and track are unknown: give "
+                "--date YYYY-MM-DD (the race is then found on the schedule) or --track TRACK_ID")
+    near = nearest_races(history, slate.date)
+    return (f"no race on the schedule on {slate.date}" + (f" (nearest: {'; '.join(near)})" if near else "")
+            + ": give --date of the race, or --track TRACK_ID to use this date")
+
+
 def schedule_race(history: History, date: str | None) -> pd.Series | None:
     """The scheduled points race on ``date`` (data/schedule.csv), or None."""
     if date is None or history.schedule is None:
@@ -232,6 +252,7 @@ def slate_from_salaries(
     hist = history
     notes = []
     season = number = None
+    sched = None
     if date is not None:
         date = check_race_date(date, history)
         day = pd.Timestamp(date)
@@ -244,8 +265,10 @@ def slate_from_salaries(
             season, number = int(sched["season"]), int(sched["race"])
             if track_id is None or track_id == sched["track_id"]:
                 track_id = sched["track_id"]
-                race_name = race_name or str(sched["race_name"])
-                notes.append(f"matched the {season} schedule: race {number}, {sched['race_name']} at {sched['track']} on {date}")
+                given = (salaries.game_info or "").split(f" {date[5:7]}/")[0].strip() or race_name
+                race_name = str(sched["race_name"])  # one name for a race everywhere: the schedule's
+                notes.append(f"matched the {season} schedule: race {number}, {sched['race_name']} at {sched['track']} on {date}"
+                             + (f" (the salary file calls it {given!r})" if given and given.lower() != race_name.lower() else ""))
             else:
                 notes.append(f"the {season} schedule has race {number} at {sched['track_id']} on {date}, not {track_id}: "
                              f"kept {track_id} as given")
@@ -256,6 +279,10 @@ def slate_from_salaries(
         if track_id not in tracks.index:
             raise DataError(f"unknown track {track_id!r}; known: {', '.join(sorted(tracks.index))}")
         track_type = str(tracks.loc[track_id, "track_type"])
+    elif date is not None and sched is None:
+        near = nearest_races(history, date)
+        notes.append(f"no race on the schedule on {date}" + (f" (nearest: {'; '.join(near)})" if near else "")
+                     + ": choose the track (it sets the track type and race length) or check the date")
     else:
         notes.append("track unknown: choose the track (it sets the track type and race length)")
     matched: list[tuple[object, str | None]] = [(r, history.names.canonical(r.name)) for r in salaries.rows]

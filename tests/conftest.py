@@ -115,6 +115,9 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    from engine.cluster import close_all
+
+    close_all()  # this process's clients go first: none is left reconnecting to a stopped scheduler
     procs = DASK.get("procs", [])
     if DASK.get("before") is None:
         os.environ.pop("PITWALL_DASK_SCHEDULER", None)

@@ -115,6 +115,20 @@ def files(tmp_path_factory) -> dict[str, Path]:
                                     "4000001,Carrera Suárez $5,170001,$5,,,,,,\n".encode("cp1252"))
     f["out"] = d / "outputs"
     f["out"].mkdir()
+    # files that are not what they claim: another sport's DraftKings file, a Showdown file
+    nfl = dk.head(8).copy()
+    nfl["Position"] = ["QB", "RB", "WR", "TE", "DST", "WR", "RB", "QB"]
+    nfl["Roster Position"] = ["QB", "RB/FLEX", "WR/FLEX", "TE/FLEX", "DST", "WR/FLEX", "RB/FLEX", "QB"]
+    write("nfl", nfl)
+    cpt = dk.head(8).assign(**{"Roster Position": "CPT"})
+    cpt["Salary"] = (cpt["Salary"].astype(int) * 3 // 2).astype(str)
+    write("showdown", pd.concat([cpt, dk.head(8).assign(**{"Roster Position": "FLEX"})]))
+    write("dk_off_schedule", dk.assign(**{"Game Info": dk["Game Info"].str.replace("04/12/2026", "04/13/2026")}))
+    f["fd_undated"] = d / "FanDuel-NASCAR-players-list.csv"
+    f["fd_undated"].write_bytes(DAYTONA_FD.read_bytes())
+    feed = pd.read_csv(ROOT / "tests" / "fixtures" / "season_2025" / "cup-results.csv")
+    feed.loc[feed.index[feed["finishing_status"].eq("Running")][3], "laps_completed"] = -3
+    write("feed_negative_laps", feed)
     return f
 
 
@@ -177,6 +191,23 @@ CLI_CASES = [
     ("seasons-reversed", "backtest --seasons 2021-2019", 1, "the first season 2021 is after the last 2019 (write 2019-2021)"),
     ("seasons-unknown", "backtest --seasons 1999", 1, "no races in season(s) 1999: the history has 2015-2025"),
     ("max-exposure-out-of-range", "optimize --salaries {bristol} --max-exposure 2", 1, "a share of lineups lies between 0 and 1"),
+    ("objective-unknown", "optimize --salaries {bristol} --objective max", 1,
+     "objective: must be one of 'mean', 'ceiling', 'cvar' or 'target' (got 'max')"),
+    ("out-and-json-same-file", "optimize --salaries {bristol} --out {out}/x.csv --json {out}/x.csv", 1,
+     "--json and --out name the same file"),
+    ("contest-json-and-out-same-file", "contest --salaries {bristol} --out {out}/c.json --json {out}/c.json", 1,
+     "--out and --json name the same file"),
+    ("nfl-salary-file", "optimize --salaries {nfl} --scenarios 100", 1,
+     "not a NASCAR salary file: its positions are DST, QB, RB, RB/FLEX, TE, TE/FLEX, WR, WR/FLEX"),
+    ("showdown-salary-file", "optimize --salaries {showdown} --scenarios 100", 1,
+     "a DraftKings Showdown (Captain Mode) file: each driver is listed as CPT and again as FLEX"),
+    ("fd-file-without-date", "optimize --salaries {fd_undated} --scenarios 100", 1,
+     "the salary file carries no race date (FanDuel player lists have none), so its race and track are unknown: give --date"),
+    ("dk-date-off-schedule", "simulate --slate {dk_off_schedule} --scenarios 100", 1,
+     "no race on the schedule on 2026-04-13 (nearest: 2026-04-12 Food City 500 at Bristol Motor Speedway (race 8 of 2026)"),
+    ("add-negative-laps", "data add {feed_negative_laps}", 1, "line(s) [9], column 'laps_completed': below 0 (a count of laps)"),
+    ("add-track-alias-unknown-id", "data add {season_2027} --track-alias Moon=moon_oval", 1,
+     "--track-alias 'Moon=moon_oval': 'moon_oval' is not a known track id"),
 ]
 
 
@@ -250,6 +281,14 @@ API_CASES = [
     ("scenarios-one", {**EXAMPLE, "scenario_config": {"track_id": "daytona", "n_scenarios": 1}},
      "scenario_config.n_scenarios: must be at least 10 (got 1)"),
     ("global-exposure-crossed", {**EXAMPLE, "min_exposure": 0.6, "max_exposure": 0.4}, "min_exposure 60% is above max_exposure 40%"),
+    ("start-position-twice", {**EXAMPLE, "drivers": [{**EXAMPLE["drivers"][0], "start_position": 3},
+                                                     {**EXAMPLE["drivers"][0], "driver_id": "d2", "start_position": 3}]},
+     "drivers: start_position 3 is given to more than one driver: 'd1', 'd2'"),
+    ("objective-unknown", {**EXAMPLE, "objective": "max"}, "objective: must be one of 'mean', 'ceiling', 'cvar' or 'target'"),
+    ("work-too-big", {**EXAMPLE, "scenario_config": {"track_id": "daytona", "n_scenarios": 1_000_000},
+                      "drivers": [{**EXAMPLE["drivers"][0], "driver_id": f"d{k}"} for k in range(60)]},
+     "scenario_config.n_scenarios: 1,000,000 simulated races of 60 cars are 60,000,000 driver results, above this server's "
+     "limit of 40,000,000 per run (setting PITWALL_MAX_SIMULATED_CELLS): simulate at most 666,666 races"),
 ]
 
 
@@ -264,6 +303,129 @@ def test_api_refuses_with_a_clear_message(case, body, message, api):
     detail = " ".join(r.json()["detail"])
     assert message in detail and len(r.text) < 3000  # a 100,000-character id is not echoed back
     assert JobStore(state / "jobs.sqlite").list(limit=1000) == before  # no job was created
+
+
+def _contest_body(history) -> dict:
+    from engine.slates import shipped_salary_slate
+
+    slate = shipped_salary_slate(BRISTOL.name, history)
+    keep = {"driver_id", "skill", "aggression", "shadow_risk", "name", "salary"}
+    return {"slate_id": "b", "drivers": [{k: v for k, v in d.model_dump(mode="json").items() if k in keep} for d in slate.drivers],
+            "scenario_config": {"track_id": "bristol", "n_scenarios": 100, "race_length": 500}, "random_seed": 1, "n_lineups": 5,
+            "contest_size": 100, "entry_fee": 5, "payouts": "double-up"}
+
+
+CONTEST_CASES = [  # accepted and then failed as jobs before: now refused at the door, naming the field
+    ("size-below-lineups", {"contest_size": 5}, "contest_size 5 leaves no field for n_lineups 5"),
+    ("max-entries-below-lineups", {"max_entries": 2}, "max_entries 2 is below n_lineups 5"),
+    ("floor-above-cap", {"salary_floor": 60_000}, "salary_floor 60,000 is above the salary_cap 50,000"),
+    ("million-by-million", {"contest_size": 1_000_000, "scenario_config": {"track_id": "bristol", "n_scenarios": 1_000_000}},
+     "contest_size: 1,000,000 entries over 1,000,000 simulated races are 1,000,000,000,000 entry-races, above this server's "
+     "limit of 2,000,000,000 per contest (setting PITWALL_MAX_CONTEST_WORK)"),
+    ("overlay", {"payout_table": [{"place_from": 1, "place_to": 50, "prize": 70}]},
+     "payout_table: the payout table pays $3,500.00 in all, more than the $500.00 that 100 entries at $5 pay in (7.0x)"),
+]
+
+
+@pytest.mark.parametrize("case, change, message", CONTEST_CASES, ids=[c[0] for c in CONTEST_CASES])
+def test_api_contest_refuses_at_the_door(case, change, message, api, history):
+    from engine.jobs import JobStore
+
+    client, state = api
+    before = JobStore(state / "jobs.sqlite").list(limit=1000)
+    r = client.post("/api/v1/contest", json={**_contest_body(history), **change})
+    assert r.status_code == 422, r.text
+    assert message in " ".join(r.json()["detail"]), r.text
+    assert JobStore(state / "jobs.sqlite").list(limit=1000) == before
+
+
+def test_api_overlay_is_taken_when_the_request_says_so(api, history):
+    client, _ = api
+    body = {**_contest_body(history), "payout_table": [{"place_from": 1, "place_to": 50, "prize": 70}], "allow_overlay": True}
+    r = client.post("/api/v1/contest", json=body)
+    assert r.status_code == 202, r.text
+    client.delete(f"/api/v1/contest/{r.json()['run_id']}")
+
+
+def test_api_backtest_names_the_track_type_field(api):
+    client, _ = api
+    r = client.post("/api/v1/backtest", json={"seasons": [2024], "track_type": "moon"})
+    assert r.status_code == 422
+    assert any(d.startswith("track_type: must be one of 'superspeedway'") for d in r.json()["detail"]), r.text
+
+
+def test_api_limits_runs_in_flight_per_client(tmp_path, history):
+    from fastapi.testclient import TestClient
+
+    from engine.api import create_app
+    from engine.settings import Settings
+
+    body = {**_contest_body(history), "scenario_config": {"track_id": "bristol", "n_scenarios": 200_000, "race_length": 500}}
+    body = {k: v for k, v in body.items() if k not in ("contest_size", "entry_fee", "payouts")}
+    with TestClient(create_app(Settings(state_dir=tmp_path, rate_limit_per_minute=10_000, max_jobs_per_client=1))) as c:
+        first = c.post("/api/v1/optimize", json=body)
+        assert first.status_code == 202
+        r = c.post("/api/v1/optimize", json=body)
+        assert r.status_code == 429 and "1 of your runs are pending or running, the most one client may have" in r.json()["detail"]
+        c.delete(f"/api/v1/optimize/{first.json()['run_id']}")
+
+
+def test_ownership_in_the_salary_sites_spelling_is_matched(history):
+    from engine.contest import read_ownership_csv
+    from engine.slates import shipped_salary_slate
+
+    s = shipped_salary_slate(BRISTOL.name, history)
+    got = read_ownership_csv("Player,%Drafted\nJohn H. Nemechek,12.5%\nKyle Larson,40\n", [d.name for d in s.drivers],
+                             [d.driver_id for d in s.drivers], [d.site_player_id for d in s.drivers],
+                             site_names=[d.site_name for d in s.drivers])
+    assert {s.drivers[k].name: v for k, v in got.items()} == {"John Hunter Nemechek": 12.5, "Kyle Larson": 40.0}
+
+
+def test_contest_payouts_above_the_fees_are_warned_about(files, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PITWALL_STATE_DIR", str(tmp_path / "state"))
+    table = tmp_path / "payouts.csv"
+    table.write_text("place_from,place_to,prize\n1,50,70\n")
+    rc, out, err = cli(capsys, monkeypatch, "contest", "--salaries", BRISTOL, "--contest-size", "100", "--entry-fee", "5",
+                       "--payouts", table, "--lineups", "2", "--scenarios", "200")
+    assert rc == 0, err
+    assert "warning: the payout table pays $3,500.00 in all, more than the $500.00 that 100 entries at $5 pay in (7.0x)" in err
+
+
+def test_api_on_a_busy_port_is_one_error_line(tmp_path):
+    import socket
+    import subprocess
+
+    from helpers import run_cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli("api", "--port", str(port), env_extra={"PITWALL_STATE_DIR": str(tmp_path / "state")})
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}"), r.stderr
+    assert not (tmp_path / "state" / "dask-cluster.json").exists()  # nothing was started
+
+
+def test_ctrl_c_says_what_was_stopped_and_that_nothing_was_written(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "sims.parquet"
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "simulate", "--race", "2024-30", "--scenarios", "1000000",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PITWALL_STATE_DIR": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:  # the slate is loaded and printed: the simulation (over 10 s of work) starts now
+        if line.startswith("slate:"):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted (Ctrl-C): stopped `pitwall simulate`; nothing was written" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_api_malformed_json_gives_line_and_column(api):

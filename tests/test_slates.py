@@ -95,7 +95,9 @@ def test_a_salary_file_finds_its_race_on_the_schedule(history):
     sf = read_salary_file(DATA_DIR / "salaries" / "dk_2026-04-12_race08_bristol.csv")
     s = slate_from_salaries(sf, history, date=game_date(sf.game_info))
     assert s.track_id == "bristol" and s.season == 2026 and s.race == 8
-    assert "matched the 2026 schedule: race 8, Food City 500 at Bristol Motor Speedway on 2026-04-12" in s.notes
+    assert ("matched the 2026 schedule: race 8, Food City 500 at Bristol Motor Speedway on 2026-04-12 (the salary file calls it "
+            "'Bass Pro Shops 500')") in s.notes
+    assert s.race_name == "Food City 500"  # one name for the race: the schedule's
     assert all(d.start_position is None for d in s.drivers)  # 2026 race 8 has no results in the data: the grid is estimated
 
 

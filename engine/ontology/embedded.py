@@ -29,7 +29,17 @@ class EmbeddedOntology:
         self._cache: Ontology | None = None
 
     def describe(self) -> str:
-        return f"embedded ({self.root})"
+        """Which ontology, without the server's paths: the shipped one, or the state directory's
+        (built from the shipped plus added seasons); another folder by its name only."""
+        from engine.settings import get_settings
+
+        root = self.root.resolve()
+        if root == (DATA_DIR / "ontology").resolve():
+            return "embedded (shipped ontology)"
+        state = Path(get_settings().state_dir).resolve()
+        if root.is_relative_to(state):
+            return f"embedded (state directory: {root.relative_to(state)})"
+        return f"embedded ({root.name})"
 
     def write(self, ontology: Ontology) -> dict[str, int]:
         self.root.mkdir(parents=True, exist_ok=True)
