@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install run test data-check neo4j clean
+.PHONY: install run test data-check neo4j screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ test: install
 
 data-check: install
 	$(VENV)/bin/pitwall data check
+
+# the README's screenshots, from the browser test's pages (real Chromium, real app)
+screenshots: install
+	$(VENV)/bin/pytest tests/e2e -k edit_optimize -q
+	cp test-output/screenshots/3-optimize.png docs/img/app-optimize.png
+	cp test-output/screenshots/4-contest.png docs/img/app-contest.png
+	cp test-output/screenshots/6-calibration.png docs/img/app-calibration.png
 
 # a real Neo4j 5.26 for development on bolt://127.0.0.1:7687 (auth off); then PITWALL_ONTOLOGY_BACKEND=neo4j
 neo4j:

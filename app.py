@@ -1,10 +1,14 @@
 """Pitwall Streamlit app: routes over the pages in pages/ (widgets and charts only).
 
-Icons are Streamlit's bundled Material Symbols (no emoji font needed on the machine)."""
+Page icons are Streamlit's bundled Material Symbols (no emoji font needed on the machine); the
+browser tab's icon is a file of the repository (assets/), served by Streamlit itself, so it
+shows offline too (a Material Symbol favicon is fetched from a font CDN)."""
+
+from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Pitwall", page_icon=":material/sports_score:", layout="wide")
+st.set_page_config(page_title="Pitwall", page_icon=str(Path(__file__).parent / "assets" / "pitwall-icon.png"), layout="wide")
 
 pages = [
     st.Page("pages/slate.py", title="Slate", icon=":material/sports_score:", default=True),

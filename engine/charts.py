@@ -204,7 +204,12 @@ def exposure_chart(summary: dict) -> go.Figure:
     if opt:
         fig.add_trace(go.Bar(x=names, y=[100 * opt.get(r["driver_id"], 0) for r in ex], name="optimal %", marker_color=COLORS["start"]))
     fig.update_layout(barmode="group")
-    return _layout(fig, f"Exposures of {len(summary['lineups'])} lineups", "driver", "% of lineups / of races")
+    fig = _layout(fig, f"Exposures of {len(summary['lineups'])} lineups", "driver", "% of lineups / of races")
+    # the legend above the plot, clear of the rotated driver names under it
+    fig.update_layout(legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"), height=480,
+                      margin=dict(l=60, r=20, t=80, b=140))
+    fig.update_xaxes(tickangle=-45, automargin=True)
+    return fig
 
 
 def optimal_pct_chart(summary: dict, top: int = 25) -> go.Figure:

@@ -67,6 +67,19 @@ def analyst_rules() -> list[Rule]:
     return st.session_state.setdefault("rules", [])
 
 
+def lineup_frame(lineups: list[dict]):
+    """Lineups as a table with one column per driver (a joined list of names gets cut)."""
+    import pandas as pd
+
+    rows = []
+    for k, r in enumerate(lineups):
+        row = {"#": r.get("lineup", k + 1)}
+        row.update({f"D{j + 1}": name for j, name in enumerate(r["drivers"])})
+        row.update({c: v for c, v in r.items() if c not in ("lineup", "drivers", "driver_ids")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def show_error(exc: Exception, title: str = "That did not work") -> None:
     """An error as a message (never a traceback): one bullet per problem."""
     messages = getattr(exc, "messages", None) or getattr(exc, "problems", None) or [str(exc)]
@@ -124,6 +137,11 @@ def job_progress(key: str, kind: str, label: str) -> None:
             st.rerun(scope="app")
         return
     c1, c2 = st.columns([5, 1])
-    c1.progress(status["progress"], text=f"{label} {run_id[:8]}: {status['status']} {100 * status['progress']:.0f}%")
+    text = f"{label} {run_id[:8]}: {status['status']} {100 * status['progress']:.0f}%"
+    if status["progress"] == 0:
+        info = runner().cluster.info() if runner().cluster is not None else {}
+        text += (" (the Dask cluster is starting: the first run waits a few seconds for it)" if not info.get("ready")
+                 else " (waiting for a Dask worker)" if status["status"] == "pending" else " (starting)")
+    c1.progress(status["progress"], text=text)
     if c2.button("Cancel", key=f"cancel_{run_id}"):
         runner().cancel(run_id)

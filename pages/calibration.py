@@ -32,8 +32,14 @@ def page() -> None:
     c1, c2, c3 = st.columns(3)
     seasons = c1.text_input("Seasons", value=qp.get("seasons", seasons_default), help="each forecast by a fit on the seasons before it")
     tt = qp.get("track_type", "all")
+    if tt not in types:
+        st.warning(f"The link's track type {tt!r} is not one of {', '.join(types)}: showing all.")
     track_type = c2.selectbox("Track type", types, index=types.index(tt) if tt in types else 0)
-    seed = c3.number_input("Seed", min_value=0, value=int(qp.get("seed", 0)), step=1)
+    raw_seed = qp.get("seed", "0")
+    link_seed = int(raw_seed) if str(raw_seed).strip().isdigit() else None
+    if link_seed is None:
+        st.warning(f"The link's seed {raw_seed!r} is not a whole number of 0 or more: using 0.")
+    seed = c3.number_input("Seed", min_value=0, value=link_seed or 0, step=1)
     scenarios = 2000
     qp.update({"seasons": seasons, "track_type": track_type, "seed": str(seed)})
     try:

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from engine.contest import FIELD_METHOD, OWNERSHIP_MODEL, PRESETS, SALARY_FLOOR, preset_payouts, read_payouts_csv
+from engine.contest import FIELD_METHOD, OWNERSHIP_MODEL, PRESETS, SALARY_FLOOR, money, preset_payouts, read_payouts_csv
 from engine.exports import lineups_csv
 from engine.jobs import FINISHED
 from engine.pipeline import OptimizeSettings
@@ -15,7 +15,7 @@ from engine.scenarios import load_params
 from engine.settings import get_settings
 from engine.tasks import contest_plan
 from engine.textio import decode_text
-from pages._shared import SITES, cluster_caption, guard, job_progress, owner, require_slate, runner, show_error
+from pages._shared import SITES, cluster_caption, guard, job_progress, lineup_frame, owner, require_slate, runner, show_error
 
 st.title("Contest")
 
@@ -48,6 +48,8 @@ def form() -> None:
                 payouts = read_payouts_csv(decode_text(table.getvalue(), table.name)[0], int(size), float(fee), source=table.name)
             else:
                 payouts = preset_payouts(preset, int(size), float(fee))
+            if payouts.overlay():
+                st.warning(payouts.overlay())
             settings = OptimizeSettings(site=site, n_lineups=int(n_lineups), n_scenarios=int(n_scen), seed=int(seed))
             contest = {"size": int(size), "entry_fee": float(fee), "payouts": payouts, "seed": int(seed), "floor": int(floor),
                        "select": bool(select), "max_exposure": max_exp / 100}
@@ -75,23 +77,25 @@ def results() -> None:
         return
     res = runner().result(run_id, "contest")
     c, f, pf = res["contest"], res["field"], res["portfolio"]
-    cols = st.columns(5)
-    cols[0].metric("Expected profit", f"${pf['mean_profit']:,.2f}")
+    cols = st.columns(3)
+    cols[0].metric("Expected profit", money(pf["mean_profit"]))
     cols[1].metric("ROI", f"{100 * pf['roi']:.1f}%" if pf["roi"] is not None else "-")
     cols[2].metric("Any cash", f"{100 * pf['cash_prob']:.1f}%")
-    cols[3].metric("Profit p5 / p95", f"${pf['profit_p5']:,.0f} / ${pf['profit_p95']:,.0f}")
-    cols[4].metric("Field mean profit", f"${f['mean_profit']:,.2f}")
-    st.caption(f"{c['size']:,} entries at ${c['entry_fee']:g} ({c['payouts']}, ${c['payout_total']:,.0f} paid to {c['paid_places']:,} "
-               f"places) over {c['races']:,} simulated races; model {res['model']['hash']} fitted on seasons {res['model']['fit_seasons']}")
+    cols = st.columns(3)
+    cols[0].metric("Profit p5", money(pf["profit_p5"]), help="5% of the simulated races end worse than this")
+    cols[1].metric("Profit p95", money(pf["profit_p95"]), help="5% of the simulated races end better than this")
+    cols[2].metric("Field mean profit", money(f["mean_profit"]), help="a field lineup's expected profit")
+    st.caption(f"{c['size']:,} entries at {money(c['entry_fee'])} ({c['payouts']}, {money(c['payout_total'], cents=False)} paid to "
+               f"{c['paid_places']:,} places) over {c['races']:,} simulated races; model {res['model']['hash']} fitted on seasons "
+               f"{res['model']['fit_seasons']}")
     if "selection" in res:
         base = res["selection"]["optimizer_portfolio"]
         st.caption(f"Chosen from {res['selection']['candidates']:,} candidates ({res['selection']['method']}). The optimizer's own "
-                   f"lineups: expected profit ${base['mean_profit']:,.2f}, ROI {100 * base['roi']:.1f}%.")
+                   f"lineups: expected profit {money(base['mean_profit'])}, ROI {100 * base['roi']:.1f}%.")
     for note in f["notes"] + res.get("notes", []):
         st.caption(f"• {note}")
     st.subheader("Your lineups")
-    st.dataframe(pd.DataFrame([{**{k: v for k, v in r.items() if k != "driver_ids"}, "drivers": ", ".join(r["drivers"])}
-                               for r in res["lineups"]]), hide_index=True, width="stretch")
+    st.dataframe(lineup_frame(res["lineups"]), hide_index=True, width="stretch")
     s = st.session_state.get("slate")
     if s is not None:
         try:

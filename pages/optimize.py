@@ -13,8 +13,8 @@ from engine.optimizer import OBJECTIVES
 from engine.pipeline import OptimizeSettings
 from engine.service import optimize_cache_key, optimize_job
 from engine.settings import get_settings
-from pages._shared import (SITES, analyst_rules, cluster_caption, guard, job_progress, ontology_notice, owner, require_slate, runner,
-                            show_error)
+from pages._shared import (SITES, analyst_rules, cluster_caption, guard, job_progress, lineup_frame, ontology_notice, owner,
+                            require_slate, runner, show_error)
 
 st.title("Optimize")
 
@@ -106,10 +106,8 @@ def results() -> None:
                + (f"; calibration scored on {cal.get('scored_seasons')} out of sample" if cal else ""))
     for line in summary["estimated"] + summary["notes"]:
         st.caption(f"• {line}")
-    table = pd.DataFrame([{**{k: v for k, v in r.items() if k != "driver_ids"}, "drivers": ", ".join(r["drivers"])}
-                          for r in summary["lineups"]])
     st.subheader("Lineups")
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(lineup_frame(summary["lineups"]), hide_index=True, width="stretch")
     run = runner().object(run_id)
     site = summary["site"]
     if run is not None:

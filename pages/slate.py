@@ -136,7 +136,8 @@ def ownership_import() -> None:
             s = slate()
             try:
                 got = read_ownership_csv(decode_text(up.getvalue(), up.name)[0], [d.name for d in s.drivers],
-                                         [d.driver_id for d in s.drivers], [d.site_player_id for d in s.drivers], source=up.name)
+                                         [d.driver_id for d in s.drivers], [d.site_player_id for d in s.drivers], source=up.name,
+                                         site_names=[d.site_name for d in s.drivers])
                 drivers = [d.model_copy(update={"projected_ownership": got[k] / 100}) if k in got else d for k, d in enumerate(s.drivers)]
                 set_slate(s.model_copy(update={"drivers": drivers}))
                 st.success(f"Ownership of {len(got)} drivers imported from {up.name}.")

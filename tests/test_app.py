@@ -66,7 +66,8 @@ def test_first_visit_opens_a_slate_that_can_be_optimized():
             break
     assert not at.exception and not at.error and len(at.dataframe[0].value) == 2
     text = Path(APP).read_text()
-    assert text.count(":material/") == 7 and not any(ord(c) > 0x2000 for c in text)  # no emoji: Material icons only
+    assert text.count(":material/") == 6 and not any(ord(c) > 0x2000 for c in text)  # no emoji: Material icons only
+    assert 'page_icon=str(Path(__file__).parent / "assets" / "pitwall-icon.png")' in text  # a favicon served offline
 
 
 def test_pages_without_a_slate_say_what_to_do():

@@ -61,9 +61,17 @@ def wait_idle(page):
     page.wait_for_function(IDLE, timeout=60_000)
 
 
-def shot(page, name):
+def shot(page, name, height: int = 2200):
+    """A screenshot of the page as a tall window shows it (Streamlit scrolls inside its own
+    container, so a full-page shot of a normal window stops at the fold)."""
     (OUT / "screenshots").mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUT / "screenshots" / f"{name}.png"), full_page=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+    page.wait_for_timeout(1200)  # charts re-layout to the new size
+    page.screenshot(path=str(OUT / "screenshots" / f"{name}.png"))
+    page.set_viewport_size(size)
+    page.wait_for_timeout(300)
 
 
 def nav(page, label):
@@ -83,10 +91,10 @@ def test_edit_optimize_download(browser_page, server):
     wait_idle(page)
     box = page.get_by_test_id("stSelectbox").first
     box.click()
-    page.get_by_role("option", name="2026-04-12 Bass Pro Shops 500 (DK, bristol)").click()
+    page.get_by_role("option", name="2026-04-12 Food City 500 (DK, bristol)").click()
     wait_idle(page)
     page.get_by_role("button", name="Load salary slate").click()
-    page.get_by_text("Loaded 2026-04-12 Bass Pro Shops 500").wait_for()
+    page.get_by_text("Loaded 2026-04-12 Food City 500").wait_for()
     wait_idle(page)
 
     # edit Kyle Larson's salary in the data editor: select the first row's salary cell and type
@@ -130,14 +138,23 @@ def test_edit_optimize_download(browser_page, server):
     assert all(len(r.split(",")) == 6 and r.count("(") == 6 for r in rows[1:])  # "Name (ID)" cells
     shot(page, "3-optimize")
 
+    nav(page, "Contest")
+    page.get_by_label("Contest size (entries)").fill("500")
+    page.get_by_label("Your lineups").fill("5")
+    page.get_by_role("button", name="Run contest").click()
+    page.get_by_role("heading", name="Your lineups").wait_for(timeout=180_000)
+    wait_idle(page)
+    page.get_by_text("Profit p95").first.wait_for()
+    shot(page, "4-contest")
+
     nav(page, "Scenarios")
     page.get_by_text("Race skeletons").first.wait_for()
-    shot(page, "4-scenarios")
+    shot(page, "5-scenarios")
 
     nav(page, "Calibration")
     page.get_by_text("144 races").first.wait_for()
     page.wait_for_timeout(1500)
-    shot(page, "5-calibration")
+    shot(page, "6-calibration")
     (OUT / "browser-test.txt").write_text(f"open -> edit -> run -> lineups: {elapsed:.1f} s\n")
 
 
