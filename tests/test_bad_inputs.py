@@ -416,7 +416,10 @@ def test_ctrl_c_says_what_was_stopped_and_that_nothing_was_written(tmp_path):
     out = tmp_path / "sims.parquet"
     proc = subprocess.Popen([str(Path(sys.executable).with_name("pitwall")), "simulate", "--race", "2024-30", "--scenarios", "1000000",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PITWALL_STATE_DIR": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PITWALL_STATE_DIR": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"},
+                            # as a terminal delivers Ctrl-C: a test run started in the background (SIGINT ignored, which
+                            # children inherit and Python then keeps) must not make the command deaf to it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:  # the slate is loaded and printed: the simulation (over 10 s of work) starts now
         if line.startswith("slate:"):
             break
