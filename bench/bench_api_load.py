@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import psutil
 
-from engine.data import History
-from engine.slates import shipped_salary_slate
+from engine.data.history import History
+from engine.data.slates import shipped_salary_slate
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS, POLLS, ROUNDS = 20, 200, 3

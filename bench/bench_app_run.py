@@ -8,12 +8,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.data import History
-from engine.jobs import JobRunner, JobStore
-from engine.ontology.embedded import EmbeddedOntology
-from engine.pipeline import OptimizeSettings
-from engine.service import optimize_cache_key, optimize_work
-from engine.slates import shipped_salary_slate
+from engine.data.history import History
+from engine.data.slates import shipped_salary_slate
+from engine.dfs.ontology.embedded import EmbeddedOntology
+from engine.jobs.pipeline import OptimizeSettings
+from engine.jobs.runner import JobRunner
+from engine.jobs.service import optimize_cache_key, optimize_work
+from engine.jobs.store import JobStore
 
 
 def main() -> None:

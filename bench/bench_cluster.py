@@ -23,13 +23,14 @@ from pathlib import Path
 
 import psutil
 
-from engine.backtest import backtest, fitted_model
-from engine.cli import CLUSTER_RACES
-from engine.cluster import ClusterHandle, read_record
-from engine.data import History
-from engine.fit import FitSettings
-from engine.jobs import JobRunner, JobStore
-from engine.tasks import backtest_plan
+from engine.data.history import History
+from engine.interfaces.cli.model import CLUSTER_RACES
+from engine.jobs.cluster import ClusterHandle, read_record
+from engine.jobs.runner import JobRunner
+from engine.jobs.store import JobStore
+from engine.jobs.tasks import backtest_plan
+from engine.model.backtest import backtest, fitted_model
+from engine.model.fit import FitSettings
 
 
 def mib(pid: int) -> float:

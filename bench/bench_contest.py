@@ -18,10 +18,13 @@ import tracemalloc
 
 import numpy as np
 
-from engine.contest import SALARY_FLOOR, default_ownership, legal_lineups, preset_payouts, sample_field, simulate_contest
-from engine.data import History
-from engine.scenarios import prepare, simulate
-from engine.slates import shipped_salary_slate
+from engine.data.history import History
+from engine.data.slates import shipped_salary_slate
+from engine.dfs.contest.field import SALARY_FLOOR, default_ownership, legal_lineups, sample_field
+from engine.dfs.contest.payouts import preset_payouts
+from engine.dfs.contest.simulate import simulate_contest
+from engine.model.field import prepare
+from engine.model.scenarios import simulate
 
 
 def timed(fn):

@@ -15,11 +15,12 @@ from __future__ import annotations
 import tempfile
 import time
 
-from engine.backtest import backtest, fitted_model, race_seed
-from engine.data import History
-from engine.fit import FitSettings
-from engine.scenarios import prepare, simulate
-from engine.slates import build_slate
+from engine.data.history import History
+from engine.data.slates import build_slate
+from engine.model.backtest import backtest, fitted_model, race_seed
+from engine.model.field import prepare
+from engine.model.fit import FitSettings
+from engine.model.scenarios import simulate
 
 
 def main() -> None:

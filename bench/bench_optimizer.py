@@ -16,13 +16,15 @@ import time
 
 import numpy as np
 
-from engine.constraints import ConstraintCompiler
-from engine.contracts import Rule
-from engine.data import History
-from engine.ontology.embedded import EmbeddedOntology
-from engine.optimizer import build_portfolio, milp_optimum, optimal_lineups
-from engine.scenarios import prepare, simulate
-from engine.slates import shipped_salary_slate
+from engine.core.contracts import Rule
+from engine.data.history import History
+from engine.data.slates import shipped_salary_slate
+from engine.dfs.constraints import ConstraintCompiler
+from engine.dfs.ontology.embedded import EmbeddedOntology
+from engine.dfs.optimal import milp_optimum, optimal_lineups
+from engine.dfs.portfolio import build_portfolio
+from engine.model.field import prepare
+from engine.model.scenarios import simulate
 
 
 def main() -> None:

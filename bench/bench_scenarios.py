@@ -17,9 +17,10 @@ import time
 
 import numpy as np
 
-from engine.data import History
-from engine.scenarios import prepare, simulate
-from engine.slates import build_slate
+from engine.data.history import History
+from engine.data.slates import build_slate
+from engine.model.field import prepare
+from engine.model.scenarios import simulate
 
 
 def best_of(k, fn):

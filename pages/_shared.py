@@ -8,18 +8,19 @@ import uuid
 
 import streamlit as st
 
-from engine.contracts import ContractError, Rule, Slate
-from engine.data import History
-from engine.jobs import FINISHED, JobRunner, make_runner
-from engine.ontology import open_with_fallback
-from engine.settings import get_settings
+from engine.core.contracts import ContractError, Rule, Slate
+from engine.core.settings import get_settings
+from engine.data.history import History
+from engine.dfs.ontology import open_with_fallback
+from engine.jobs.runner import JobRunner, make_runner
+from engine.jobs.store import FINISHED
 
 SITES = {"dk": "DraftKings", "fd": "FanDuel"}
 
 
 def history() -> History:
     """Shipped plus added races; reloaded when `pitwall data add` changes the store."""
-    from engine.store import SeasonStore
+    from engine.data.store import SeasonStore
 
     return _history(SeasonStore(get_settings().state_dir).version())
 

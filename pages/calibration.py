@@ -8,12 +8,12 @@ import json
 import pandas as pd
 import streamlit as st
 
-from engine.backtest import SHIPPED_REPORT
-from engine.data import DataError, parse_seasons
-from engine.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, season_rows, summary_rows
-from engine.scenarios import load_params
-from engine.service import backtest_cache_key, backtest_job
-from engine.settings import get_settings
+from engine.core.settings import get_settings
+from engine.data.history import DataError, parse_seasons
+from engine.interfaces.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, season_rows, summary_rows
+from engine.jobs.service import backtest_cache_key, backtest_job
+from engine.model.backtest import SHIPPED_REPORT
+from engine.model.params import load_params
 from pages._shared import guard, history, owner, runner, show_error
 
 st.title("Calibration")

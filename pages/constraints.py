@@ -3,8 +3,8 @@ and the analyst's rules."""
 
 import streamlit as st
 
-from engine.constraints import ConstraintCompiler, describe_rule, describe_spec, rules_from_table, rules_table
-from engine.contracts import ContractError, RuleKind
+from engine.core.contracts import ContractError, RuleKind
+from engine.dfs.constraints import ConstraintCompiler, describe_rule, describe_spec, rules_from_table, rules_table
 from pages._shared import SITES, analyst_rules, guard, history, ontology_notice, require_slate, show_error
 
 st.title("Constraints")

@@ -7,14 +7,15 @@ import json
 import pandas as pd
 import streamlit as st
 
-from engine.contest import FIELD_METHOD, OWNERSHIP_MODEL, PRESETS, SALARY_FLOOR, money, preset_payouts, read_payouts_csv
-from engine.exports import lineups_csv
-from engine.jobs import FINISHED
-from engine.pipeline import OptimizeSettings
-from engine.scenarios import load_params
-from engine.settings import get_settings
-from engine.tasks import contest_plan
-from engine.textio import decode_text
+from engine.core.settings import get_settings
+from engine.core.textio import decode_text
+from engine.dfs.contest.field import FIELD_METHOD, OWNERSHIP_MODEL, SALARY_FLOOR
+from engine.dfs.contest.payouts import PRESETS, money, preset_payouts, read_payouts_csv
+from engine.dfs.exports import lineups_csv
+from engine.jobs.pipeline import OptimizeSettings
+from engine.jobs.store import FINISHED
+from engine.jobs.tasks import contest_plan
+from engine.model.params import load_params
 from pages._shared import SITES, cluster_caption, guard, job_progress, lineup_frame, owner, require_slate, runner, show_error
 
 st.title("Contest")

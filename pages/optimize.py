@@ -3,18 +3,28 @@ points distributions, optimal% and the upload file."""
 
 import json
 
-import pandas as pd
 import streamlit as st
 
-from engine.charts import exposure_chart, lineup_points_chart, optimal_pct_chart
-from engine.exports import lineups_csv
-from engine.jobs import FINISHED
-from engine.optimizer import OBJECTIVES
-from engine.pipeline import OptimizeSettings
-from engine.service import optimize_cache_key, optimize_job
-from engine.settings import get_settings
-from pages._shared import (SITES, analyst_rules, cluster_caption, guard, job_progress, lineup_frame, ontology_notice, owner,
-                            require_slate, runner, show_error)
+from engine.core.settings import get_settings
+from engine.dfs.exports import lineups_csv
+from engine.dfs.objectives import OBJECTIVES
+from engine.interfaces.charts import exposure_chart, lineup_points_chart, optimal_pct_chart
+from engine.jobs.pipeline import OptimizeSettings
+from engine.jobs.service import optimize_cache_key, optimize_job
+from engine.jobs.store import FINISHED
+from pages._shared import (
+    SITES,
+    analyst_rules,
+    cluster_caption,
+    guard,
+    job_progress,
+    lineup_frame,
+    ontology_notice,
+    owner,
+    require_slate,
+    runner,
+    show_error,
+)
 
 st.title("Optimize")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine.charts import driver_distribution_chart, skeleton_chart
+from engine.interfaces.charts import driver_distribution_chart, skeleton_chart
 from pages._shared import guard, runner
 
 st.title("Scenarios")

@@ -5,12 +5,21 @@ import json
 
 import streamlit as st
 
-from engine.contracts import PitStrategy, parse_slate
-from engine.data import salary_manifest
-from engine.salaries import read_salary_file
-from engine.slates import (apply_table, build_slate, check_race_date, check_slate, diff_slates, game_date, shipped_salary_slate,
-                           slate_from_salaries, slate_table)
-from engine.textio import decode_text, parse_json
+from engine.core.contracts import PitStrategy, parse_slate
+from engine.core.textio import decode_text, parse_json
+from engine.data.history import salary_manifest
+from engine.data.salaries import read_salary_file
+from engine.data.slates import (
+    apply_table,
+    build_slate,
+    check_race_date,
+    check_slate,
+    diff_slates,
+    game_date,
+    shipped_salary_slate,
+    slate_from_salaries,
+    slate_table,
+)
 from pages._shared import guard, history, set_slate, show_error, slate
 
 st.title("Slate")
@@ -127,7 +136,7 @@ def editor() -> None:
 def ownership_import() -> None:
     """Projected ownership (the own % column, used by the Contest page) from a CSV of driver name
     or DK/FD ID and ownership %; a file with a bad row changes nothing."""
-    from engine.contest import OWNERSHIP_MODEL, read_ownership_csv
+    from engine.dfs.contest.field import OWNERSHIP_MODEL, read_ownership_csv
 
     with st.expander("Import projected ownership (CSV: driver name or DK/FD ID, ownership %)"):
         st.caption(f"Blank own % means the {OWNERSHIP_MODEL}.")

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from engine.data import History
 from helpers import free_port
+
+from engine.data.history import History
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "tools" / "neo4j"
@@ -115,7 +115,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    from engine.cluster import close_all
+    from engine.jobs.cluster import close_all
 
     close_all()  # this process's clients go first: none is left reconnecting to a stopped scheduler
     procs = DASK.get("procs", [])

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import free_port, start_api
 
-from engine.api import create_app
-from engine.settings import Settings
-from engine.slates import shipped_salary_slate
+from engine.core.settings import Settings
+from engine.data.slates import shipped_salary_slate
+from engine.interfaces.api import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = {

@@ -8,8 +8,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from engine.api import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
+from engine.interfaces.api import create_app
 
 STATE = tempfile.mkdtemp(prefix="pitwall-schema-")
 app = create_app(Settings(state_dir=STATE, rate_limit_per_minute=1_000_000))

@@ -14,7 +14,7 @@ APP = str(ROOT / "app.py")
 
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path, monkeypatch):
-    from engine.settings import get_settings
+    from engine.core.settings import get_settings
 
     monkeypatch.setenv("PITWALL_STATE_DIR", str(tmp_path / "state"))
     get_settings.cache_clear()
@@ -47,7 +47,7 @@ def load_salary_slate(at: AppTest, file: str = "dk_2026-04-12_race08_bristol.csv
 
 def test_first_visit_opens_a_slate_that_can_be_optimized():
     """A newcomer lands on the newest shipped salary slate, so the first Run works."""
-    from engine.data import salary_manifest
+    from engine.data.history import salary_manifest
 
     at = new_app()
     newest = salary_manifest().sort_values("date").index[-1]
@@ -93,8 +93,8 @@ def test_slate_page_loads_races_and_validates_edits():
     editor = at.session_state["slate"]
     assert editor.slate_id == "2024-30" and editor.drivers[0].start_position == 1
     # a bad edit (through the engine the page calls) is named and leaves the slate as it was
-    from engine.contracts import ContractError
-    from engine.slates import apply_table, slate_table
+    from engine.core.contracts import ContractError
+    from engine.data.slates import apply_table, slate_table
 
     table = slate_table(editor)
     table.loc[0, "skill"] = 3.0
@@ -135,7 +135,7 @@ def test_constraints_page_compiles_and_rejects_bad_rules():
     assert any(i.value.startswith("Ontology: embedded") for i in at.info)
     assert len(at.code[0].value) == 64
     before = at.code[0].value
-    from engine.contracts import Rule
+    from engine.core.contracts import Rule
 
     at.session_state["rules"] = [Rule(rule_id="lock-larson", kind="lock", drivers=["kyle-larson"])]
     at.run()
@@ -149,8 +149,8 @@ def test_constraints_page_compiles_and_rejects_bad_rules():
 def test_rule_table_errors_named():
     import pandas as pd
 
-    from engine.constraints import rules_from_table
-    from engine.contracts import ContractError
+    from engine.core.contracts import ContractError
+    from engine.dfs.constraints import rules_from_table
 
     df = pd.DataFrame([{"rule_id": "x", "kind": "group", "drivers": "kyle-larson"},
                        {"rule_id": "y", "kind": "max_per_team", "k": 2}, {"rule_id": "y", "kind": "lock", "drivers": "ty-gibbs"}])

@@ -9,11 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.backtest import (SHIPPED_REPORT, backtest, cached_calibration, calibration_metrics, fitted_model, forecast_race,
-                             report_path, save_report)
-from engine.data import DATA_DIR, History
-from engine.fit import FitSettings
-from engine.scenarios import load_params
+from engine.core.paths import DATA_DIR
+from engine.data.history import History
+from engine.model.backtest import (
+    SHIPPED_REPORT,
+    backtest,
+    cached_calibration,
+    calibration_metrics,
+    fitted_model,
+    forecast_race,
+    report_path,
+    save_report,
+)
+from engine.model.fit import FitSettings
+from engine.model.params import load_params
 
 KEYS_MODEL = {"crps", "log_score", "mae", "rank_mae", "coverage", "pit_coverage", "dk_points_crps"}
 
@@ -108,7 +117,7 @@ def test_one_type_run_gives_the_full_runs_numbers(history, road_2025, fits_dir):
 def test_a_season_in_progress(history, fits_dir, tmp_path):
     """17 races of 2025 added onto shipped 2015-2024: race 17 is forecast by the model fitted on
     2015-2024 plus the form of its own earlier races, exactly as with the whole season shipped."""
-    from engine.importers import add_to_store
+    from engine.data.importers.add import add_to_store
 
     feed = Path(__file__).resolve().parent / "fixtures" / "season_2025" / "cup-results.csv"  # as downloaded
     d = tmp_path / "data"
@@ -151,7 +160,7 @@ def test_shipped_report_is_rolling_origin_of_the_shipped_method():
 def test_another_method_needs_its_own_backtest(history, fits_dir, tmp_path, road_2025):
     raw = json.loads(json.dumps(load_params().raw))
     raw["method_hash"] = "another-method"
-    from engine.scenarios import params_from_dict
+    from engine.model.params import params_from_dict
 
     other = params_from_dict(raw)
     m, about = cached_calibration("road", other, state_dir=tmp_path)

@@ -2,21 +2,20 @@
 naming what was wrong, and nothing that was there before changes (no output file appears, the
 shipped data and the state directory stay as they were, the loaded slate stays loaded).
 
-The CLI runs in-process through its real entry point (``engine.cli.main``, the console
+The CLI runs in-process through its real entry point (``engine.interfaces.cli.main``, the console
 script), so the messages are exactly what a user sees."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from engine.cli import main
+from engine.interfaces.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -85,8 +84,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     write("broken_results", broken)
     write("season_2027", season)
 
-    from engine.data import History
-    from engine.slates import shipped_salary_slate
+    from engine.data.history import History
+    from engine.data.slates import shipped_salary_slate
 
     slate = shipped_salary_slate(BRISTOL.name, History.load())
     payload = slate.model_dump(mode="json")
@@ -257,8 +256,8 @@ def test_a_pool_larger_than_the_field_has_non_qualifiers(capsys, monkeypatch):
 def api(tmp_path_factory):
     from fastapi.testclient import TestClient
 
-    from engine.api import create_app
-    from engine.settings import Settings
+    from engine.core.settings import Settings
+    from engine.interfaces.api import create_app
 
     state = tmp_path_factory.mktemp("api-state")
     with TestClient(create_app(Settings(state_dir=state, rate_limit_per_minute=10_000))) as c:
@@ -294,7 +293,7 @@ API_CASES = [
 
 @pytest.mark.parametrize("case, body, message", API_CASES, ids=[c[0] for c in API_CASES])
 def test_api_refuses_with_a_clear_message(case, body, message, api):
-    from engine.jobs import JobStore
+    from engine.jobs.store import JobStore
 
     client, state = api
     before = JobStore(state / "jobs.sqlite").list(limit=1000)
@@ -306,7 +305,7 @@ def test_api_refuses_with_a_clear_message(case, body, message, api):
 
 
 def _contest_body(history) -> dict:
-    from engine.slates import shipped_salary_slate
+    from engine.data.slates import shipped_salary_slate
 
     slate = shipped_salary_slate(BRISTOL.name, history)
     keep = {"driver_id", "skill", "aggression", "shadow_risk", "name", "salary"}
@@ -329,7 +328,7 @@ CONTEST_CASES = [  # accepted and then failed as jobs before: now refused at the
 
 @pytest.mark.parametrize("case, change, message", CONTEST_CASES, ids=[c[0] for c in CONTEST_CASES])
 def test_api_contest_refuses_at_the_door(case, change, message, api, history):
-    from engine.jobs import JobStore
+    from engine.jobs.store import JobStore
 
     client, state = api
     before = JobStore(state / "jobs.sqlite").list(limit=1000)
@@ -357,8 +356,8 @@ def test_api_backtest_names_the_track_type_field(api):
 def test_api_limits_runs_in_flight_per_client(tmp_path, history):
     from fastapi.testclient import TestClient
 
-    from engine.api import create_app
-    from engine.settings import Settings
+    from engine.core.settings import Settings
+    from engine.interfaces.api import create_app
 
     body = {**_contest_body(history), "scenario_config": {"track_id": "bristol", "n_scenarios": 200_000, "race_length": 500}}
     body = {k: v for k, v in body.items() if k not in ("contest_size", "entry_fee", "payouts")}
@@ -371,8 +370,8 @@ def test_api_limits_runs_in_flight_per_client(tmp_path, history):
 
 
 def test_ownership_in_the_salary_sites_spelling_is_matched(history):
-    from engine.contest import read_ownership_csv
-    from engine.slates import shipped_salary_slate
+    from engine.data.slates import shipped_salary_slate
+    from engine.dfs.contest.field import read_ownership_csv
 
     s = shipped_salary_slate(BRISTOL.name, history)
     got = read_ownership_csv("Player,%Drafted\nJohn H. Nemechek,12.5%\nKyle Larson,40\n", [d.name for d in s.drivers],
@@ -393,7 +392,6 @@ def test_contest_payouts_above_the_fees_are_warned_about(files, capsys, monkeypa
 
 def test_api_on_a_busy_port_is_one_error_line(tmp_path):
     import socket
-    import subprocess
 
     from helpers import run_cli
 
@@ -441,8 +439,8 @@ def test_api_malformed_json_gives_line_and_column(api):
 
 def test_app_slate_json_with_an_unknown_track_keeps_the_slate(history):
     """What the Slate page's 'Open slate JSON' calls: refused, naming the field; the loaded slate is untouched."""
-    from engine.data import DataError
-    from engine.slates import check_slate, shipped_salary_slate
+    from engine.data.history import DataError
+    from engine.data.slates import check_slate, shipped_salary_slate
 
     loaded = shipped_salary_slate(BRISTOL.name, history)
     before = loaded.model_dump()

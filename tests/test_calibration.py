@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scoringrules as sr
 
-from engine import calibration as C
+from engine.model import calibration as C
 
 
 def test_crps_of_positions_equals_the_ensemble_crps():

@@ -14,15 +14,17 @@ import numpy as np
 import pytest
 from helpers import ROOT, free_port, start_api
 
-from engine import tasks
-from engine.backtest import backtest
-from engine.cluster import ClusterHandle, ClusterUnavailable, read_record
-from engine.jobs import INTERRUPTED, JobRunner, JobStore
-from engine.pipeline import OptimizeSettings, run_optimize
-from engine.scenarios import BLOCK, assemble, block_plan, prepare, simulate
-from engine.service import optimize_job
-from engine.settings import Settings
-from engine.slates import shipped_salary_slate
+from engine.core.settings import Settings
+from engine.data.slates import shipped_salary_slate
+from engine.jobs import tasks
+from engine.jobs.cluster import ClusterHandle, ClusterUnavailable, read_record
+from engine.jobs.pipeline import OptimizeSettings, run_optimize
+from engine.jobs.runner import JobRunner
+from engine.jobs.service import optimize_job
+from engine.jobs.store import INTERRUPTED, JobStore
+from engine.model.backtest import backtest
+from engine.model.field import prepare
+from engine.model.scenarios import BLOCK, assemble, block_plan, simulate
 
 BRISTOL = "dk_2026-04-12_race08_bristol.csv"
 # the dask processes started here import this module's task functions (as a deployment has its code)
@@ -97,7 +99,7 @@ def test_a_large_optimize_split_in_block_tasks_gives_the_single_process_lineups(
     run_id = runner.submit("optimize", optimize_job(bristol, settings, app))
     assert runner.wait(run_id, 180)["status"] == "completed"
     spread = runner.result(run_id)
-    from engine.ontology import open_with_fallback
+    from engine.dfs.ontology import open_with_fallback
 
     single = run_optimize(bristol, settings, open_with_fallback(app)[0]).summary()
     for key in ("lineups", "exposures", "scenario_diagnostics", "constraint_spec_hash"):
@@ -107,9 +109,9 @@ def test_a_large_optimize_split_in_block_tasks_gives_the_single_process_lineups(
 
 
 def test_a_large_contest_in_race_block_tasks_gives_the_single_task_result(dask_cluster, bristol, tmp_path, monkeypatch):
-    from engine.contest import preset_payouts
-    from engine.jobs import LocalDispatch
-    from engine.scenarios import load_params
+    from engine.dfs.contest.payouts import preset_payouts
+    from engine.jobs.dispatch import LocalDispatch
+    from engine.model.params import load_params
 
     settings = OptimizeSettings(n_lineups=3, n_scenarios=2_000, seed=8)
     app = Settings(state_dir=tmp_path)
@@ -196,7 +198,7 @@ def _sleepy(progress, cancel, seconds):
 
 
 def tasks_cancelled():
-    from engine.scenarios import Cancelled
+    from engine.model.scenarios import Cancelled
 
     return Cancelled("cancelled")
 

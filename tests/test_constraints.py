@@ -3,11 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from engine.constraints import ConstraintCompiler, SpecError, describe_rule, describe_spec
-from engine.contracts import Rule
-from engine.ontology.embedded import EmbeddedOntology
-from engine.scenarios import prepare, simulate
-from engine.slates import build_slate, shipped_salary_slate
+from engine.core.contracts import Rule
+from engine.data.slates import build_slate, shipped_salary_slate
+from engine.dfs.constraints import ConstraintCompiler, SpecError, describe_rule, describe_spec
+from engine.dfs.ontology.embedded import EmbeddedOntology
+from engine.model.field import prepare
+from engine.model.scenarios import simulate
 
 BRISTOL = "dk_2026-04-12_race08_bristol.csv"
 

@@ -6,14 +6,15 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import ROOT
 from helpers import run_cli as run
 
-from engine.contest import (PRESETS, ContestError, Field, Payouts, default_ownership, field_notes, legal_lineups, preset_payouts,
-                            read_ownership_csv, read_payouts_csv, sample_field, simulate_contest)
-from engine.scenarios import prepare, simulate
-from engine.slates import shipped_salary_slate
+from engine.data.slates import shipped_salary_slate
+from engine.dfs.contest.field import Field, default_ownership, field_notes, legal_lineups, read_ownership_csv, sample_field
+from engine.dfs.contest.payouts import PRESETS, ContestError, Payouts, preset_payouts, read_payouts_csv
+from engine.dfs.contest.simulate import simulate_contest
+from engine.model.field import prepare
+from engine.model.scenarios import simulate
 
 BRISTOL = "dk_2026-04-12_race08_bristol.csv"
 
@@ -198,7 +199,7 @@ def test_the_contest_command_writes_the_contest_json_and_refuses_a_bad_ownership
 
 
 def test_lineups_selected_for_the_contest_respect_exposure_and_beat_field_like_ones(bristol):
-    from engine.contest import candidate_pool, select_lineups
+    from engine.dfs.contest.simulate import candidate_pool, select_lineups
 
     pay = preset_payouts("large-gpp", 2000, 20)
     field = sample_field(bristol["own"], bristol["salary"], 6, 50_000, 48_500, 1980, seed=4, names=bristol["names"],

@@ -3,7 +3,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from engine.contracts import (
+from engine.core.contracts import (
     ContractError,
     DriverConstraintsRequest,
     OptimizationStatus,

@@ -1,11 +1,10 @@
-import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from engine.data import DATA_DIR, DataError, History, integrity_report, parse_race_id
-from engine.names import NameIndex, name_key
+from engine.core.names import NameIndex, name_key
+from engine.data.checks import integrity_report
+from engine.data.history import DataError, parse_race_id
 
 
 def test_coverage_2015_2025(history):
@@ -129,7 +128,7 @@ def test_before_is_strict(history):
 
 def test_field_size_rule_holds_for_every_shipped_race(history):
     """data/field_sizes.csv: never fewer cars than a real race started, and reached in each era."""
-    from engine.data import race_field_size
+    from engine.data.history import race_field_size
 
     idx = history.index
     rule = {r.race_id: race_field_size(r.season, r.track_id, r.race, r.race_name)[0] for r in idx.itertuples()}

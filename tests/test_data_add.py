@@ -9,12 +9,13 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data import DATA_DIR, DataError, History, integrity_report
-from engine.importers import add_to_store
+from engine.core.paths import DATA_DIR
+from engine.data.checks import integrity_report
+from engine.data.history import DataError, History
+from engine.data.importers.add import add_to_store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "season_2025"  # the real files, as downloaded (fixtures/README.md)
 FEED = FIXTURES
@@ -260,7 +261,7 @@ def test_two_adds_at_once_keep_both_races(upto_2024, tmp_path):
 def test_an_add_waits_for_the_writer_before_it_and_says_so(upto_2024, tmp_path):
     import threading
 
-    from engine.store import SeasonStore
+    from engine.data.store import SeasonStore
 
     state = tmp_path / "state"
     (atlanta,) = _race_files(tmp_path, [ATLANTA])

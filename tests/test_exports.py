@@ -5,11 +5,11 @@ import io
 
 import pytest
 
-from engine.contracts import Site
-from engine.data import salary_files
-from engine.exports import ExportError, fill_dk_entries, lineups_csv, parse_dk_cell, read_lineups_csv
-from engine.salaries import read_salary_file
-from engine.slates import build_slate, shipped_salary_slate
+from engine.core.contracts import Site
+from engine.data.history import salary_files
+from engine.data.salaries import read_salary_file
+from engine.data.slates import build_slate, shipped_salary_slate
+from engine.dfs.exports import ExportError, fill_dk_entries, lineups_csv, parse_dk_cell, read_lineups_csv
 
 
 def some_lineups(slate, size, n=3):

@@ -22,8 +22,8 @@ import json
 import numpy as np
 import pytest
 
-from engine.fit import fit_model, observed_statistics, simulated_statistics
-from engine.scenarios import params_from_dict
+from engine.model.fit import fit_model, observed_statistics, simulated_statistics
+from engine.model.params import params_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def test_the_check_catches_a_wrong_model(held_back, history):
 
 
 def test_shipped_parameters_are_a_fit_of_every_shipped_season():
-    from engine.fit import FitSettings
-    from engine.scenarios import PARAMS_FILE
+    from engine.model.fit import FitSettings
+    from engine.model.params import PARAMS_FILE
 
     raw = json.loads(PARAMS_FILE.read_text())
     assert raw["fit_seasons"] == list(range(2015, 2026)) and raw["held_back"] == []

@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.data import DATA_DIR
+from engine.core.paths import DATA_DIR
 
 SLATES = {
     "dk": "dk_2026-04-12_race08_bristol.csv",
@@ -59,16 +59,16 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
 
 @pytest.fixture(scope="module")
 def shipped():
-    from engine.ontology.embedded import EmbeddedOntology
-    from engine.scenarios import PARAMS_FILE, load_params
+    from engine.dfs.ontology.embedded import EmbeddedOntology
+    from engine.model.params import PARAMS_FILE, load_params
 
     return load_params(PARAMS_FILE), EmbeddedOntology(DATA_DIR / "ontology")
 
 
 @pytest.mark.parametrize("site", list(SLATES))
 def test_scenarios_lineups_and_spec_are_pinned(site, shipped, history):
-    from engine.pipeline import OptimizeSettings, run_optimize
-    from engine.slates import shipped_salary_slate
+    from engine.data.slates import shipped_salary_slate
+    from engine.jobs.pipeline import OptimizeSettings, run_optimize
 
     model, repo = shipped
     slate = shipped_salary_slate(SLATES[site], history)
@@ -81,7 +81,7 @@ def test_scenarios_lineups_and_spec_are_pinned(site, shipped, history):
 
 
 def test_backtest_scores_are_pinned(shipped, history):
-    from engine.backtest import StartBaseline, score_race
+    from engine.model.backtest import StartBaseline, score_race
 
     model, _ = shipped
     baseline = StartBaseline(history, tuple(range(2015, 2025)))

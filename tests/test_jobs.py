@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from engine import webhooks
-from engine.jobs import JobRunner, JobStore
-from engine.webhooks import WebhookPolicy, WebhookRefused
+from engine.jobs import webhooks
+from engine.jobs.runner import JobRunner
+from engine.jobs.store import JobStore
+from engine.jobs.webhooks import WebhookPolicy, WebhookRefused
 
 
 def test_a_failed_job_says_what_failed_without_a_traceback(tmp_path, caplog):

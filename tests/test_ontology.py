@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from engine.constraints import ConstraintCompiler
-from engine.contracts import Rule
-from engine.data import DATA_DIR
-from engine.ontology import OntologyUnavailable, open_with_fallback
-from engine.ontology.embedded import EmbeddedOntology
-from engine.ontology.model import build_ontology, default_rules
-from engine.settings import Settings
-from engine.slates import build_slate, shipped_salary_slate
+from engine.core.contracts import Rule
+from engine.core.paths import DATA_DIR
+from engine.core.settings import Settings
+from engine.data.slates import build_slate, shipped_salary_slate
+from engine.dfs.constraints import ConstraintCompiler
+from engine.dfs.ontology import OntologyUnavailable, open_with_fallback
+from engine.dfs.ontology.embedded import EmbeddedOntology
+from engine.dfs.ontology.model import build_ontology, default_rules
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def built(history):
 
 @pytest.fixture(scope="session")
 def neo4j_repo(neo4j_server, built, report):
-    from engine.ontology.neo4j_backend import Neo4jOntology
+    from engine.dfs.ontology.neo4j_backend import Neo4jOntology
 
     repo = Neo4jOntology(neo4j_server["uri"])
     records, _, _ = repo._run("MATCH (n) RETURN count(n) AS n")
@@ -115,7 +115,7 @@ def test_both_backends_same_spec_hash(history, built, neo4j_repo, tmp_path):
 
 
 def test_unreachable_neo4j_names_the_uri_and_falls_back():
-    from engine.ontology.neo4j_backend import Neo4jOntology
+    from engine.dfs.ontology.neo4j_backend import Neo4jOntology
 
     uri = "bolt://127.0.0.1:9"
     repo = Neo4jOntology(uri, timeout_s=2)

@@ -3,13 +3,16 @@
 import numpy as np
 import pytest
 
-from engine.constraints import ConstraintCompiler
-from engine.contracts import Rule
-from engine.ontology.embedded import EmbeddedOntology
-from engine.optimizer import OptimizerError, build_portfolio, milp_optimum, optimal_lineups
-from engine.pipeline import OptimizeSettings, run_optimize
-from engine.scenarios import prepare, simulate
-from engine.slates import build_slate, shipped_salary_slate
+from engine.core.contracts import Rule
+from engine.data.slates import build_slate, shipped_salary_slate
+from engine.dfs.constraints import ConstraintCompiler
+from engine.dfs.lineups import OptimizerError
+from engine.dfs.ontology.embedded import EmbeddedOntology
+from engine.dfs.optimal import milp_optimum, optimal_lineups
+from engine.dfs.portfolio import build_portfolio
+from engine.jobs.pipeline import OptimizeSettings, run_optimize
+from engine.model.field import prepare
+from engine.model.scenarios import simulate
 
 BRISTOL = "dk_2026-04-12_race08_bristol.csv"
 
@@ -209,8 +212,8 @@ def test_run_optimize_end_to_end(slate, repo):
 
 def test_documented_example_fails_with_a_clear_reason(repo):
     """The contract's one-driver example parses, and the run fails: one driver cannot fill a lineup."""
-    from engine.contracts import Slate, SlateDriver
-    from engine.constraints import SpecError
+    from engine.core.contracts import Slate, SlateDriver
+    from engine.dfs.constraints import SpecError
 
     one = Slate(slate_id="test-slate", track_id="daytona", drivers=[SlateDriver(driver_id="d1", skill=0.75, aggression=0.6, shadow_risk=0.3, salary=9500)],
                 race_length=200)
@@ -251,12 +254,12 @@ def test_exposures_no_portfolio_can_meet_are_named_before_solving(repo, slate, b
 
 def test_target_ties_are_broken_by_mean_points():
     """Lineups with the same probability of the target are ranked by mean points, not by position."""
-    from engine.optimizer import _ranked
+    from engine.dfs.objectives import rank_order
 
     prob = np.array([0.2, 0.5, 0.5, 0.1, 0.5])
     mean = np.array([300.0, 210.0, 240.0, 250.0, 230.0])
-    assert _ranked(prob, tiebreak=mean).tolist() == [2, 4, 1, 0, 3]
-    assert _ranked(prob, top=2, tiebreak=mean).tolist() == [2, 4, 1]  # every lineup tied with the 2nd
+    assert rank_order(prob, tiebreak=mean).tolist() == [2, 4, 1, 0, 3]
+    assert rank_order(prob, top=2, tiebreak=mean).tolist() == [2, 4, 1]  # every lineup tied with the 2nd
 
 
 def test_targets_outside_the_simulated_range_are_refused(base, solver):

@@ -1,10 +1,11 @@
 import pandas as pd
 import pytest
 
-from engine.contracts import Site
-from engine.data import DATA_DIR, salary_files, salary_manifest
-from engine.salaries import SalaryImportError, read_salary_file
-from engine.slates import shipped_salary_slate, slate_from_salaries
+from engine.core.contracts import Site
+from engine.core.paths import DATA_DIR
+from engine.data.history import salary_files, salary_manifest
+from engine.data.salaries import SalaryImportError, read_salary_file
+from engine.data.slates import shipped_salary_slate, slate_from_salaries
 
 SAL = DATA_DIR / "salaries"
 DK_BRISTOL = SAL / "dk_2026-04-12_race08_bristol.csv"

@@ -3,10 +3,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.contracts import ScenarioConfig, Slate, SlateDriver
-from engine.scenarios import Cancelled, SimulationError, load_params, prepare, simulate
-from engine.scoring import score
-from engine.slates import build_slate
+from engine.core.contracts import ScenarioConfig, Slate, SlateDriver
+from engine.core.scoring import score
+from engine.data.grid import SimulationError
+from engine.data.slates import build_slate
+from engine.model.field import prepare
+from engine.model.params import load_params
+from engine.model.scenarios import Cancelled, simulate
 
 MODEL = load_params()
 TYPES = sorted(MODEL.types)

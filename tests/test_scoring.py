@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from engine.data import load_dk_points_reference
-from engine.scoring import score, table
+from engine.core.scoring import score, table
+from engine.data.history import load_dk_points_reference
 
 
 def test_talladega_2021_fall_winner_golden(history):

@@ -1,9 +1,10 @@
+import engine.data.slates as slates
 import numpy as np
 import pytest
 
-import engine.slates as slates
-from engine.data import DATA_DIR, History
-from engine.slates import build_slate, derive_driver_params
+from engine.core.paths import DATA_DIR
+from engine.data.history import History
+from engine.data.slates import build_slate, derive_driver_params
 
 
 def test_real_grid_and_bounds(history):
@@ -89,8 +90,8 @@ def test_params_empty_history(history):
 
 def test_a_salary_file_finds_its_race_on_the_schedule(history):
     """A DKSalaries.csv's date names the race: track, round and race length without --track."""
-    from engine.salaries import read_salary_file
-    from engine.slates import game_date, slate_from_salaries
+    from engine.data.salaries import read_salary_file
+    from engine.data.slates import game_date, slate_from_salaries
 
     sf = read_salary_file(DATA_DIR / "salaries" / "dk_2026-04-12_race08_bristol.csv")
     s = slate_from_salaries(sf, history, date=game_date(sf.game_info))
@@ -104,9 +105,10 @@ def test_a_salary_file_finds_its_race_on_the_schedule(history):
 def test_a_known_grid_is_used_and_non_starters_marked_out(history):
     """When the race's results are in the history, its grid (set by qualifying) is pre-race
     information: the slate takes it, and salary drivers who did not start are out."""
-    from engine.salaries import read_salary_file
-    from engine.scenarios import prepare, simulate
-    from engine.slates import slate_from_salaries
+    from engine.data.salaries import read_salary_file
+    from engine.data.slates import slate_from_salaries
+    from engine.model.field import prepare
+    from engine.model.scenarios import simulate
 
     sf = read_salary_file(DATA_DIR / "salaries" / "dk_2026-04-12_race08_bristol.csv")
     s = slate_from_salaries(sf, history, date="2025-04-13")  # the 2025 spring Bristol race, in the history

@@ -16,8 +16,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import data as D  # noqa: E402
-from engine.names import NameIndex  # noqa: E402
+from engine.core.names import NameIndex
+from engine.data import history as D
 
 OUT = ROOT / "data"
 LOOP_ZAX = {
@@ -86,7 +86,7 @@ def main(src: Path) -> None:
     schedule(src, index, pd.read_csv(src / "derived/cup_race_index_2025.csv"))
 
     # 2025: the season's NASCAR feed files, read by the same code as `pitwall data add`
-    from engine.importers import import_files
+    from engine.data.importers.add import import_files
 
     history = D.History.load(OUT, state_dir=False)
     season = src / "nascar_api_joeah99/season_2025"
@@ -143,7 +143,8 @@ def qualifying_speeds(results: pd.DataFrame, feed: pd.DataFrame, index: pd.DataF
 
 def feed_practice(path: Path, index: pd.DataFrame, id_map: dict, results: pd.DataFrame) -> pd.DataFrame:
     """Practice ranks 2022-2024 (the weekend's last session per race), for drivers who started."""
-    from engine.importers import BLANK_RANK, practice_session_order
+    from engine.data.importers.common import BLANK_RANK
+    from engine.data.importers.feed import practice_session_order
 
     p = pd.read_csv(path)
     by_nascar = index.dropna(subset=["nascar_race_id"]).set_index(index["nascar_race_id"].dropna().astype(int))
