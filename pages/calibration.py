@@ -10,7 +10,8 @@ import streamlit as st
 
 from engine.core.settings import get_settings
 from engine.data.history import DataError, parse_seasons
-from engine.interfaces.charts import CALIBRATION_CHARTS, figure_html, figure_png, report_html, season_rows, summary_rows
+from engine.interfaces.charts import (CALIBRATION_CHARTS, figure_html, figure_png, grid_rows, reliability_rows, report_html,
+                                      season_rows, structure_rows, summary_rows)
 from engine.jobs.service import backtest_cache_key, backtest_job
 from engine.model.backtest import SHIPPED_REPORT
 from engine.model.params import load_params
@@ -80,6 +81,20 @@ def page() -> None:
     st.dataframe(pd.DataFrame(season_rows(report)), hide_index=True, width="stretch")
     st.subheader("Pooled, by track type")
     st.dataframe(pd.DataFrame(summary_rows(report)), hide_index=True, width="stretch")
+    if reliability_rows(report):
+        st.subheader("Reliability as numbers")
+        st.caption("Per event: the largest gap |forecast - observed| over the reliability bins holding at least 100 results, and the "
+                   "Brier skill score against always forecasting the base rate (above 0 is better). Winner log-loss: the mean log "
+                   "probability given to the real winner, against the start-position baseline's.")
+        st.dataframe(pd.DataFrame(reliability_rows(report)), hide_index=True, width="stretch")
+    if structure_rows(report):
+        st.subheader("Race structure by track type (real / simulated)")
+        st.dataframe(pd.DataFrame(structure_rows(report)), hide_index=True, width="stretch")
+    if grid_rows(report):
+        st.subheader("Starting grid: the qualifying model against the real grid")
+        st.caption("Before qualifying, each simulated race draws its grid from the qualifying model. Mean absolute error of its "
+                   "predicted order against the real grid, next to ordering the drivers by skill.")
+        st.dataframe(pd.DataFrame(grid_rows(report)), hide_index=True, width="stretch")
     png = st.checkbox("Prepare PNG downloads (needs a static exporter)", key="png")
     for name, fn in CALIBRATION_CHARTS.items():
         fig = fn(report)

@@ -38,6 +38,10 @@ def test_report_keys_and_rolling_origin(road_2025, fits_dir):
     assert KEYS_MODEL <= set(r["model"]) and set(r["model"]["coverage"]) == {"50", "80", "95"}
     assert set(r["baselines"]) == {"uniform", "start"} and set(r["baselines"]["start"]) == {"crps", "log_score", "mae"}
     assert list(r["by_track_type"]) == ["road"] and list(r["by_season"]) == ["2025"]
+    rs = r["reliability_summary"]
+    assert set(rs["pooled"]) == {"win", "top3", "top5", "top10", "top20", "dnf", "winner_log_loss"} and list(rs["by_season"]) == ["2025"]
+    assert {"max_gap", "brier_skill", "bins_counted"} <= set(rs["pooled"]["top5"]) and rs["pooled"]["winner_log_loss"]["races"] == 6
+    assert set(r["structure_by_track_type"]) == {"road"} and r["grid"]["pooled"]["model_mae"] < r["grid"]["pooled"]["skill_order_mae"] + 1
     assert r["races"] == 6 and r["rows"] > 200
     assert r["baselines"]["uniform"]["crps"] > r["model"]["crps"] > 0
     assert len(r["pit_histogram"]) == 10 and abs(sum(r["pit_histogram"]) - 1) < 1e-9

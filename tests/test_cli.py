@@ -71,7 +71,7 @@ def test_simulate_salary_file_and_errors(tmp_path):
     salaries = Path(__file__).resolve().parents[1] / "data" / "salaries" / "dk_2026-04-12_race08_bristol.csv"
     r = run("simulate", "--slate", str(salaries), "--track", "bristol", "--scenarios", "1000")
     assert r.returncode == 0, r.stderr
-    assert "estimated starting positions (from skill): 37 drivers" in r.stdout
+    assert "starting grid unknown for 37 drivers: drawn in each simulated race by the qualifying model" in r.stdout
     copy = tmp_path / "DKSalaries.csv"  # not a shipped file: its Game Info date finds the race on the schedule
     copy.write_bytes(salaries.read_bytes())
     r = run("simulate", "--slate", str(copy), "--scenarios", "1000")
@@ -121,7 +121,7 @@ def test_optimize_salary_file(tmp_path):
             "--objective", "mean", "--seed", "2", "--min-unique", "2", "--out", str(out), "--json", str(summary))
     assert r.returncode == 0, r.stderr
     assert "exposures and optimal%" in r.stdout and "Optimizing" not in r.stderr  # no bar frames in a pipe
-    assert "estimated: starting positions estimated from skill for 37 driver(s)" in r.stdout
+    assert "estimated: starting grid unknown for 37 driver(s), drawn in each simulated race by the qualifying model" in r.stdout
     data = json.loads(summary.read_text())
     assert len(data["lineups"]) == 4 and len(data["constraint_spec_hash"]) == 64
     assert data["exposures"] and data["optimal_pct"] and data["top_optimal_lineups"]

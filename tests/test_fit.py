@@ -102,3 +102,23 @@ def test_shipped_parameters_are_a_fit_of_every_shipped_season():
     assert raw["types"]["dirt"]["fitted_on"] == ["dirt", "short"]
     for spec in raw["assumptions"].values():
         assert "source" in spec
+
+
+@pytest.mark.slow
+def test_the_shipped_model_reproduces_its_races_within_ten_percent(history):
+    """In sample, as `pitwall fit` prints it: each track type with at least 20 races in the seasons
+    its race structure was fitted on, simulated from its own slates; DNF rate, multi-car incidents,
+    leaders, top leader's share of laps led and fastest laps / laps each within 10% of the real races'."""
+    from engine.model.fit import structure_races
+    from engine.model.params import PARAMS_FILE, load_params
+
+    raw = json.loads(PARAMS_FILE.read_text())
+    races = structure_races(history, raw)
+    obs = observed_statistics(history, race_ids=races)
+    sim = simulated_statistics(history, model=load_params(PARAMS_FILE), n_per_race=150, seed=3, race_ids=races)
+    checked = [t for t in obs.index if obs.loc[t, "races"] >= 20]
+    assert len(checked) >= 6
+    off = {(t, k): round(float(sim.loc[t, k] / obs.loc[t, k] - 1), 3) for t in checked
+           for k in ("dnf_rate", "incidents_per_race", "leaders", "top_leader_share", "fastest_share_of_laps")
+           if abs(sim.loc[t, k] / obs.loc[t, k] - 1) > 0.10}
+    assert off == {}

@@ -348,7 +348,7 @@ def slate_from_salaries(
         notes.append(f"defaults from history through race {last_race}")
     else:
         notes.append(f"defaults from history through race {last_race}; starting grid missing (before qualifying): "
-                     "enter it or let it be estimated")
+                     "enter it, or each simulated race draws one (the model's qualifying model)")
     if unmatched:
         notes.append(f"{len(unmatched)} driver(s) not matched to Cup history: {'; '.join(unmatched)}")
     notes += list(salaries.notes)

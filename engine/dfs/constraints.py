@@ -174,7 +174,8 @@ class ConstraintCompiler:
         if filled:
             notes.append(f"team / manufacturer from the ontology for {len(filled)} driver(s)")  # no backend name: same facts, same hash
         if estimated:
-            notes.append(f"starting positions estimated from skill for {len(estimated)} driver(s)")
+            notes.append(f"starting positions unknown for {len(estimated)} driver(s): rules on starting position use their expected "
+                         "order (by skill)")
         outs = [slate.drivers[i].name or ids[i] for i in range(len(ids)) if slate.drivers[i].out]
         if outs:
             notes.append(f"out of the race (score 0, in no lineup): {', '.join(outs)}")

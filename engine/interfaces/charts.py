@@ -45,7 +45,7 @@ def pit_chart(report: dict) -> go.Figure:
     return _layout(fig, "Randomized PIT of finishing position", "PIT value", "share of results")
 
 
-def reliability_chart(report: dict, events: tuple[str, ...] = ("win", "top5", "top10", "top20", "dnf")) -> go.Figure:
+def reliability_chart(report: dict, events: tuple[str, ...] = ("win", "top3", "top5", "top10", "top20", "dnf")) -> go.Figure:
     """Forecast probability against observed frequency for binary events."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="#444")))
@@ -114,6 +114,55 @@ def season_rows(report: dict) -> list[dict]:
     return rows
 
 
+RELIABILITY_EVENTS = ("win", "top3", "top5", "top10", "top20", "dnf")
+
+
+def _reliability_cells(part: dict) -> dict:
+    def cell(ev):
+        r = part.get(ev)
+        if not r:
+            return None
+        gap = "-" if r["max_gap"] is None else f"{r['max_gap']:.3f}"
+        return f"{gap} / {r['brier_skill']:+.3f}" if r.get("brier_skill") is not None else gap
+
+    w = part.get("winner_log_loss", {})
+    return {**{f"{ev} gap / BSS": cell(ev) for ev in RELIABILITY_EVENTS},
+            "winner log-loss (start)": f"{w['model']:.3f} ({w['start']:.3f})" if w else None}
+
+
+def reliability_rows(report: dict) -> list[dict]:
+    """Per season and pooled: each event's largest reliability gap over bins of at least 100
+    results and its Brier skill score against the base rate; the winner log-loss against the
+    start baseline's."""
+    rs = report.get("reliability_summary")
+    if not rs:
+        return []
+    rows = [{"season": y, **_reliability_cells(part)} for y, part in sorted(rs["by_season"].items())]
+    return rows + [{"season": "pooled", **_reliability_cells(rs["pooled"])}]
+
+
+def grid_rows(report: dict) -> list[dict]:
+    """Per season and pooled, the qualifying model's predicted grid against the real one (mean
+    absolute error of the order), next to the grid in order of skill."""
+    g = report.get("grid")
+    if not g:
+        return []
+    parts = sorted(g["by_season"].items()) + [("pooled", g["pooled"])]
+    return [{"season": y, "qualifying model grid MAE": "-" if p["model_mae"] is None else f"{p['model_mae']:.2f}",
+             "skill order MAE": f"{p['skill_order_mae']:.2f}"} for y, p in parts]
+
+
+def structure_rows(report: dict) -> list[dict]:
+    """Per track type, the real races' DNF rate, multi-car incidents, leaders and top-leader share
+    against the simulated races' (real / simulated)."""
+    rows = []
+    for t, part in sorted(report.get("structure_by_track_type", {}).items()):
+        rows.append({"track type": t, "races": part["races"],
+                     **{k.replace("_", " "): f"{part[k]['real']:.3f} / {part[k]['simulated']:.3f}"
+                        for k in ("dnf_rate", "incidents_per_race", "leaders", "top_leader_share")}})
+    return rows
+
+
 def summary_rows(report: dict) -> list[dict]:
     """Model and baselines, overall and by track type, as table rows."""
     rows = []
@@ -149,6 +198,9 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#
 <p>Seasons {s['seasons'][0]}-{s['seasons'][-1]}{' (' + html.escape(s['track_type']) + ')' if s.get('track_type') else ''};
 {html.escape(fit_sentence(report))}; {s['scenarios_per_race']:,} simulated races per race, seed {s['seed']}.</p>
 <h2>By season</h2>{table(season_rows(report))}<h2>Pooled, by track type</h2>{table(summary_rows(report))}
+{('<h2>Reliability as numbers (largest gap over bins of 100+ results / Brier skill score)</h2>' + table(reliability_rows(report))) if reliability_rows(report) else ''}
+{('<h2>Race structure by track type (real / simulated)</h2>' + table(structure_rows(report))) if structure_rows(report) else ''}
+{('<h2>Starting grid: the qualifying model against the real grid</h2>' + table(grid_rows(report))) if grid_rows(report) else ''}
 {''.join(charts)}
 </body></html>"""
 
@@ -168,8 +220,14 @@ def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list
               f"the real position, Jeffreys smoothing a = {s['log_score_smoothing']} (higher is better). PIT coverage: central "
               "intervals from the randomized PIT (exact for ranks); inclusive intervals over-cover ranks. Baselines: uniform "
               "over the field; finish given start position and track type from the fit seasons; start position as the point forecast.", ""]
-    for heading, rows in (("By season (each forecast by the model fitted on the seasons before it)", season_rows(report)),
-                          ("Pooled, by track type", summary_rows(report))):
+    sections = (("By season (each forecast by the model fitted on the seasons before it)", season_rows(report)),
+                ("Pooled, by track type", summary_rows(report)),
+                ("Reliability as numbers: the largest gap |forecast - observed| over bins of at least 100 results / Brier skill "
+                 "score against the base rate; winner log-loss against the start baseline's", reliability_rows(report)),
+                ("Race structure by track type, out of sample (real / simulated)", structure_rows(report)),
+                ("Starting grid: the qualifying model's predicted grid against the real one (mean absolute error of the order), "
+                 "next to the grid in order of skill", grid_rows(report)))
+    for heading, rows in ((h, r) for h, r in sections if r):
         keys = list(rows[0])
         lines += [f"## {heading}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for r in rows:

@@ -102,7 +102,7 @@ class OptimizeRun:
             "model": {"hash": self.inputs.model.hash, "fit_seasons": self.inputs.model.fit_span,
                       "method_hash": self.inputs.model.method_hash},
             "estimated": self.estimated,
-            "notes": [n for n in self.spec.notes if not n.startswith("starting positions estimated")]  # in "estimated", named
+            "notes": [n for n in self.spec.notes if not n.startswith("starting positions unknown")]  # in "estimated", named
                      + self.portfolio.notes + ([self.scenarios.warning] if self.scenarios.warning else []),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -126,11 +126,14 @@ class OptimizeRun:
         return out
 
 
-def estimated_values(slate: Slate, spec: ConstraintSpec) -> list[str]:
-    """Which values of the run were estimated rather than read from a source."""
+def estimated_values(slate: Slate, spec: ConstraintSpec, inputs: SimInputs | None = None) -> list[str]:
+    """Which values of the run were estimated or drawn rather than read from a source."""
     out = []
     starts = [d.name for d in spec.drivers if d.start_estimated]
-    if starts:
+    if starts and inputs is not None and inputs.grid_draw:
+        out.append(f"starting grid unknown for {len(starts)} driver(s), drawn in each simulated race by the qualifying model "
+                   f"(skill, practice): {', '.join(starts)}; starting-position rules use the expected order")
+    elif starts:
         out.append(f"starting positions estimated from skill for {len(starts)} driver(s): {', '.join(starts)}")
     for field_name in ("skill", "aggression", "shadow_risk"):
         who = [d.name or d.driver_id for d in slate.drivers if field_name in d.estimated]
@@ -189,7 +192,7 @@ def finish_run(slate: Slate, settings: OptimizeSettings, prepared: Prepared, sim
         spec = spec.model_copy(update={"notes": spec.notes + [about]})
     step(1.0)
     return OptimizeRun(slate=slate, settings=settings, spec=spec, inputs=inputs, scenarios=sims, portfolio=portfolio,
-                       optimal=optimal, seconds=seconds, estimated=estimated_values(slate, spec), calibration=metrics)
+                       optimal=optimal, seconds=seconds, estimated=estimated_values(slate, spec, inputs), calibration=metrics)
 
 
 def run_optimize(slate: Slate, settings: OptimizeSettings, repository: OntologyRepository,

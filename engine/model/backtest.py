@@ -48,6 +48,9 @@ class RaceForecast:
     counts: np.ndarray  # drivers x field: simulated finishing positions
     dnf: np.ndarray  # P(DNF) per driver
     dk: np.ndarray  # drivers x scenarios (a sample) of DK points
+    structure: dict | None = None  # the simulated races' DNF rate, incidents, leaders and top-leader share (means)
+    grid_model: np.ndarray | None = None  # the qualifying model's predicted grid (None: the model has none)
+    grid_skill: np.ndarray | None = None  # the grid in order of skill (what an unknown grid was before)
 
     @property
     def probs(self) -> np.ndarray:
@@ -74,7 +77,52 @@ def forecast_race(rid: str, history: History, model: ModelParams, n: int, seed: 
     dk = sims.dk[: min(dk_sample, sims.n), :d].T
     return RaceForecast(race_id=rid, track_type=str(slate.track_type), driver_ids=[x.driver_id for x in slate.drivers],
                         start=np.array([x.start_position for x in slate.drivers]), counts=counts,
-                        dnf=(~sims.running[:, :d]).mean(axis=0), dk=dk)
+                        dnf=(~sims.running[:, :d]).mean(axis=0), dk=dk, structure=simulated_structure(sims),
+                        **predicted_grids(inputs, d))
+
+
+def predicted_grids(inputs, d: int) -> dict:
+    """The grid the qualifying model predicts for a race's drivers (in order of its utility,
+    q_skill logit(skill) + q_prac practice) and the grid in order of skill, ties by driver id."""
+    from engine.model.field import pace_feature
+
+    ids = np.array(inputs.driver_ids[:d])
+
+    def order(key):
+        rank = np.lexsort((ids, -np.asarray(key)))
+        out = np.empty(d, np.int64)
+        out[rank] = np.arange(1, d + 1)
+        return out
+
+    p = inputs.params
+    skill = inputs.skill[:d]
+    out = {"grid_skill": order(skill)}
+    if p.q_skill is not None:
+        prac = inputs.practice[:d] if inputs.practice is not None else np.zeros(d)
+        out["grid_model"] = order(p.q_skill * pace_feature(skill) + p.q_prac * prac)
+    return out
+
+
+STRUCTURE = ("dnf_rate", "incidents_per_race", "leaders", "top_leader_share")
+
+
+def simulated_structure(sims) -> dict:
+    """Means over the simulated races of one race: DNF rate of the starters, multi-car incidents,
+    drivers leading a lap, the top leader's share of the laps led."""
+    q = sims.qualified
+    led = sims.laps_led.astype(np.int64)
+    return {"dnf_rate": float((q & ~sims.running).sum() / q.sum()), "incidents_per_race": float((sims.incident_size >= 2).sum(axis=1).mean()),
+            "leaders": float((led > 0).sum(axis=1).mean()), "top_leader_share": float((led.max(axis=1) / np.maximum(led.sum(axis=1), 1)).mean())}
+
+
+def actual_structure(history: History, rid: str) -> dict:
+    """The same statistics of the real race (incidents: clusters of accident DNFs within a lap, as the fit counts them)."""
+    from engine.model.fit import classify_dnfs
+
+    res = classify_dnfs(history.results[history.results["race_id"] == rid])
+    led = res["led"].to_numpy()
+    return {"dnf_rate": float((~res["running"]).mean()), "incidents_per_race": float(res.loc[res["incident"], "cluster"].nunique()),
+            "leaders": float((led > 0).sum()), "top_leader_share": float(led.max() / max(led.sum(), 1))}
 
 
 def actual_outcomes(rid: str, history: History, driver_ids: list[str]) -> pd.DataFrame:
@@ -245,6 +293,8 @@ def score_race(history: History, race_id: str, season: int, model: ModelParams, 
         "start_crps": C.crps_positions(sb, y), "start_log": np.log(sb[np.arange(len(y)), y - 1]),
         "start_ae": np.abs(fc.start - y),
     }
+    row["grid_skill_ae"] = np.abs(fc.grid_skill - fc.start)
+    row["grid_model_ae"] = np.abs(fc.grid_model - fc.start) if fc.grid_model is not None else np.nan
     dk_known = act["dk"].notna().to_numpy()
     row["dk_crps"] = np.where(dk_known, C.crps_points(fc.dk, act["dk"].fillna(0).to_numpy()), np.nan)
     for c in C.LEVELS:
@@ -255,7 +305,46 @@ def score_race(history: History, race_id: str, season: int, model: ModelParams, 
     cdf = np.cumsum(probs, axis=1)
     events = {name: (cdf[:, min(k, f) - 1], y <= k) for name, k in C.EVENTS.items()}
     events["dnf"] = (fc.dnf, act["dnf"].to_numpy())
-    return {"race_id": race_id, "season": season, "frame": pd.DataFrame(row), "pit": pit, "events": events}
+    w = int(np.flatnonzero(y == 1)[0])
+    n = fc.counts[w].sum()
+    winner = {"model": float(np.log((fc.counts[w, 0] + C.LOG_SMOOTHING) / (n + C.LOG_SMOOTHING * f))), "start": float(np.log(sb[w, 0]))}
+    structure = {"track_type": fc.track_type, "simulated": fc.structure, "real": actual_structure(history, race_id)}
+    return {"race_id": race_id, "season": season, "frame": pd.DataFrame(row), "pit": pit, "events": events, "winner": winner,
+            "structure": structure}
+
+
+def grid_mae(rows: pd.DataFrame) -> dict:
+    """The qualifying model's calibration: the mean absolute error of its predicted grid against
+    the real one (None when the model has no qualifying model), next to the skill order's."""
+    model = rows["grid_model_ae"]
+    return {"model_mae": round(float(model.mean()), 3) if model.notna().any() else None,
+            "skill_order_mae": round(float(rows["grid_skill_ae"].mean()), 3), "rows": int(len(rows))}
+
+
+def reliability_numbers(done: list[dict]) -> dict:
+    """Per event (win, top 3, 5, 10, 20, DNF) the reliability summary (calibration.reliability_summary),
+    and the winner log-loss of the model against the start baseline's."""
+    out = {k: C.reliability_summary(np.concatenate([r["events"][k][0] for r in done]), np.concatenate([r["events"][k][1] for r in done]))
+           for k in [*C.EVENTS, "dnf"]}
+    out["winner_log_loss"] = {"model": round(float(np.mean([r["winner"]["model"] for r in done])), 4),
+                              "start": round(float(np.mean([r["winner"]["start"] for r in done])), 4), "races": len(done)}
+    return out
+
+
+def structure_by_type(done: list[dict]) -> dict:
+    """Per track type: the real races' mean DNF rate, incidents, leaders and top-leader share against the simulated races'."""
+    out: dict[str, dict] = {}
+    for r in done:
+        st = r["structure"]
+        t = out.setdefault(st["track_type"], {"races": 0, **{k: {"real": 0.0, "simulated": 0.0} for k in STRUCTURE}})
+        t["races"] += 1
+        for k in STRUCTURE:
+            t[k]["real"] += st["real"][k]
+            t[k]["simulated"] += st["simulated"][k]
+    for t in out.values():
+        for k in STRUCTURE:
+            t[k] = {w: round(v / t["races"], 4) for w, v in t[k].items()}
+    return out
 
 
 def summarize(scores: list[dict], fits: dict, settings, seasons: tuple[int, ...], track_type: str | None, n_scenarios: int,
@@ -273,6 +362,11 @@ def summarize(scores: list[dict], fits: dict, settings, seasons: tuple[int, ...]
     report["reliability"] = {k: C.reliability(np.concatenate([r["events"][k][0] for r in done]),
                                               np.concatenate([r["events"][k][1] for r in done]))
                              for k in [*C.EVENTS, "dnf"]}
+    seasons_done = sorted({r["season"] for r in done})
+    report["reliability_summary"] = {"pooled": reliability_numbers(done),
+                                     "by_season": {str(y): reliability_numbers([r for r in done if r["season"] == y]) for y in seasons_done}}
+    report["structure_by_track_type"] = structure_by_type(done)
+    report["grid"] = {"pooled": grid_mae(rows), "by_season": {str(y): grid_mae(g) for y, g in rows.groupby("season")}}
     last = fits[str(max(int(y) for y in fits))]
     report["settings"] = {
         "seasons": list(seasons), "track_type": track_type, "scenarios_per_race": n_scenarios, "seed": seed,

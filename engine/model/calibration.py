@@ -16,8 +16,13 @@ Scoring rules (pure functions on numpy arrays; one row per forecast):
   from the randomized PIT u = F(y - 1) + V (F(y) - F(y - 1)), V ~ U(0, 1), uniform under
   a calibrated forecast even for discrete outcomes (Czado, Gneiting and Held 2009), covered
   when |u - 1/2| <= c / 2: exact.
-* reliability of binary events (win, top 5, top 10, top 20, DNF): forecast probabilities in
-  ten bins against observed frequencies, and the Brier score.
+* reliability of binary events (win, top 3, top 5, top 10, top 20, DNF): forecast probabilities
+  in ten bins against observed frequencies, and the Brier score. As numbers: the largest gap
+  |forecast - observed| over the bins holding at least 100 results, and the Brier skill score
+  BSS = 1 - Brier / (b (1 - b)) against always forecasting the base rate b of the scored results
+  (Wilks 2011, Statistical Methods in the Atmospheric Sciences, section 8.4).
+* winner log-loss: the mean over races of log p(actual winner wins), p smoothed as for the log
+  score, next to the same for a baseline.
 * DraftKings points: the ensemble CRPS E|X - y| - E|X - X'| / 2 (scoringrules) and inclusive
   coverage of the simulated points.
 """
@@ -29,7 +34,8 @@ import scoringrules as sr
 
 LEVELS = (0.5, 0.8, 0.95)
 LOG_SMOOTHING = 0.5
-EVENTS = {"win": 1, "top5": 5, "top10": 10, "top20": 20}
+EVENTS = {"win": 1, "top3": 3, "top5": 5, "top10": 10, "top20": 20}
+MIN_BIN_RESULTS = 100  # bins of the reliability gap hold at least this many results
 
 
 def position_probs(finish: np.ndarray, field: int) -> np.ndarray:
@@ -100,6 +106,21 @@ def reliability(prob: np.ndarray, outcome: np.ndarray, bins: int = 10) -> dict:
             rows.append({"bin": [float(edges[b]), float(edges[b + 1])], "n": int(m.sum()),
                          "forecast": float(prob[m].mean()), "observed": float(outcome[m].mean())})
     return {"bins": rows, "brier": float(np.mean((prob - outcome) ** 2)), "base_rate": float(outcome.mean()), "n": int(len(prob))}
+
+
+def reliability_summary(prob: np.ndarray, outcome: np.ndarray, bins: int = 10, min_n: int = MIN_BIN_RESULTS) -> dict:
+    """The reliability of one binary event as numbers: the largest |forecast - observed| over the
+    bins holding at least ``min_n`` results (None when no bin does), with that bin; the Brier
+    score, the base rate's (b (1 - b)) and the Brier skill score against it."""
+    r = reliability(prob, outcome, bins)
+    big = [b for b in r["bins"] if b["n"] >= min_n]
+    worst = max(big, key=lambda b: abs(b["forecast"] - b["observed"])) if big else None
+    ref = r["base_rate"] * (1 - r["base_rate"])
+    return {"max_gap": None if worst is None else round(abs(worst["forecast"] - worst["observed"]), 4),
+            "max_gap_bin": None if worst is None else {"forecast": round(worst["forecast"], 4), "observed": round(worst["observed"], 4),
+                                                        "n": worst["n"]},
+            "bins_counted": len(big), "brier": round(r["brier"], 5), "brier_base_rate": round(ref, 5),
+            "brier_skill": round(1 - r["brier"] / ref, 4) if ref > 0 else None, "base_rate": round(r["base_rate"], 4), "n": r["n"]}
 
 
 def crps_points(samples: np.ndarray, y: np.ndarray) -> np.ndarray:

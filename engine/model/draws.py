@@ -22,13 +22,17 @@ def stint_slots(lam: float) -> int:
     return k + 1
 
 
-def _draw_layout(d: int, k: int, qualifying: bool = False) -> list[tuple[str, tuple[int, ...], type, str]]:
-    """The randomness of one scenario: (name, shape, dtype, kind), drawn in this order (the
-    qualifying draw last, so slates without non-qualifiers keep their scenarios)."""
+def _draw_layout(d: int, k: int, qualifying: bool = False, pace: str = "u", trouble: bool = False,
+                 dominator: bool = False, grid: bool = False) -> list[tuple[str, tuple[int, ...], type, str]]:
+    """The randomness of one scenario: (name, shape, dtype, kind: "u" uniform, "n" standard
+    normal), drawn in this order (the qualifying draw last, so slates without non-qualifiers keep
+    their scenarios). ``pace``: the kind of the order's noise draw (uniform for the Gumbel noise);
+    ``trouble``: a uniform per car for trouble while running."""
     f32, f64 = np.float32, np.float64
-    qual = [("qual", (d,), f32, "u")] if qualifying else []
+    qual = [("qual", (d,), f32, "n")] if grid else [("qual", (d,), f32, "u")] if qualifying else []  # the grid's draw, or who qualifies
+    qual = ([("trouble", (d,), f32, "u")] if trouble else []) + ([("dom", (), f64, "u")] if dominator else []) + qual
     return [
-        ("gumbel", (d,), f32, "u"), ("dnf", (d,), f32, "u"), ("laps", (), f64, "u"), ("green", (), f64, "u"),
+        ("pace", (d,), f32, pace), ("dnf", (d,), f32, "u"), ("laps", (), f64, "u"), ("green", (), f64, "u"),
         ("inc_count", (), f64, "u"), ("inc_size", (MAX_INCIDENTS,), f64, "u"), ("inc_lap", (MAX_INCIDENTS,), f64, "u"),
         ("inc_center", (MAX_INCIDENTS,), f64, "u"), ("inc_hit", (d,), f32, "u"), ("down", (d,), f32, "u"),
         ("stints", (), f64, "u"), ("stint_len", (k,), f32, "u"), ("rank", (k,), f32, "u"), ("phase", (k,), f32, "u"),
@@ -36,11 +40,12 @@ def _draw_layout(d: int, k: int, qualifying: bool = False) -> list[tuple[str, tu
     ] + qual
 
 
-def chunk_draws(gens: list[np.random.Generator], sizes: list[int], d: int, k: int, qualifying: bool = False) -> dict[str, np.ndarray]:
+def chunk_draws(gens: list[np.random.Generator], sizes: list[int], d: int, k: int, qualifying: bool = False,
+                pace: str = "u", trouble: bool = False, dominator: bool = False, grid: bool = False) -> dict[str, np.ndarray]:
     """All the randomness of a chunk: each block's generator fills its rows of every array,
     in a fixed order and fixed shapes, so a block's draws do not depend on the chunking."""
     n = sum(sizes)
-    layout = _draw_layout(d, k, qualifying)
+    layout = _draw_layout(d, k, qualifying, pace, trouble, dominator, grid)
     out = {name: np.empty((n,) + shape, dtype) for name, shape, dtype, _ in layout}
     lo = 0
     for gen, nb in zip(gens, sizes):

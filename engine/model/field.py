@@ -25,7 +25,13 @@ class SimInputs:
     start each simulated race: when more drivers can race than that (a salary pool before
     qualifying), the non-qualifiers of each race are drawn (``qualifying_draws``); drivers
     marked ``out`` never race. ``start`` is the grid of the drivers who can race (0 for those
-    out); in a race with non-qualifiers the starters keep that order, renumbered 1..field."""
+    out); in a race with non-qualifiers the starters keep that order, renumbered 1..field.
+
+    With a qualifying model (``grid_util``, a model fitted with one) and a grid that is not
+    known for every car, each simulated race draws its own: the order of grid_util + Z, Z
+    standard normal, fills the grid slots no known start takes, and, in a pool larger than the
+    field, its slowest miss the race; ``start`` is then the expected order (for display and
+    the lineup rules), and place differential varies with the grid as the finish does."""
 
     driver_ids: tuple[str, ...]
     names: tuple[str, ...]
@@ -48,6 +54,12 @@ class SimInputs:
     pinned: np.ndarray | None = None  # drivers sure to start (their grid position is known)
     practice: np.ndarray | None = None  # centered practice-rank feature (0: none)
     qualifying: np.ndarray | None = None  # centered qualifying-rank feature (0: none)
+    grid_util: np.ndarray | None = None  # the qualifying model's utility of each car, when the grid is drawn per race
+
+    @property
+    def grid_draw(self) -> bool:
+        """Each simulated race draws its grid (a qualifying model, and cars without a known start)."""
+        return self.grid_util is not None
 
     @property
     def n_drivers(self) -> int:
@@ -69,7 +81,7 @@ class SimInputs:
 
     @property
     def every_column_races(self) -> bool:
-        return self.n_field == self.n_drivers and not self.qualifying_draws
+        return self.n_field == self.n_drivers and not self.qualifying_draws and not self.grid_draw
 
 
 def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelParams | None = None,
@@ -156,15 +168,20 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
     scale = np.array([model.pit[p][1] for p in pit], dtype=np.float32)
     out_all = np.array(out + [False] * fillers)
     racing = np.flatnonzero(~out_all)
-    grid, estimated_idx = estimate_starts([starts[i] if i < len(drivers) else None for i in racing], skill[racing].tolist(),
-                                          [ids[i] for i in racing], max(field_size, len(racing)))
-    start = np.zeros(len(ids), dtype=np.int16)
-    start[racing] = grid
-    estimated = [ids[racing[i]] for i in estimated_idx if racing[i] < len(drivers)]
     pinned = np.array([s is not None for s in starts] + [False] * fillers)
     from engine.data.features import rank_feature
 
     practice = rank_feature([None if o else d.practice_rank for d, o in zip(drivers, out)] + [None] * fillers).astype(np.float32)
+    grid_util = None
+    order_by = skill
+    if params.q_skill is not None and not pinned[racing].all():  # a qualifying model, and cars without a known start
+        grid_util = (params.q_skill * pace_feature(skill) + params.q_prac * practice).astype(np.float32)
+        order_by = grid_util
+    grid, estimated_idx = estimate_starts([starts[i] if i < len(drivers) else None for i in racing], order_by[racing].tolist(),
+                                          [ids[i] for i in racing], max(field_size, len(racing)))
+    start = np.zeros(len(ids), dtype=np.int16)
+    start[racing] = grid
+    estimated = [ids[racing[i]] for i in estimated_idx if racing[i] < len(drivers)]
     qualifying = rank_feature([None if o else d.qualifying_rank for d, o in zip(drivers, out)] + [None] * fillers).astype(np.float32)
     mins += [0] * fillers
     maxs += [-1] * fillers
@@ -175,7 +192,7 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
         race_length=int(race_length), track_type=track_type, params=params, model=model,
         estimated_starts=tuple(estimated), fillers=fillers, field=field_size,
         out=out_all if out_all.any() else None, pinned=pinned,
-        practice=practice if practice.any() else None, qualifying=qualifying if qualifying.any() else None,
+        practice=practice if practice.any() else None, qualifying=qualifying if qualifying.any() else None, grid_util=grid_util,
     )
 
 
@@ -186,6 +203,31 @@ def pace_feature(skill):
     drivers apart the way a Plackett-Luce strength does (a percentile cannot exceed 1)."""
     s = np.clip(np.asarray(skill, dtype=np.float64), 0.02, 0.98)
     return np.log(s / (1.0 - s))
+
+
+def drawn_grid(inp: SimInputs, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The starters of each simulated race and their grid, from the qualifying model: (columns
+    that start, scenarios x field, ascending; their starting positions). ``z``: a standard normal
+    per car and race. The order of grid_util + z fills the slots no known start takes (cars with
+    a known start keep it); in a pool larger than the field the slowest miss the race."""
+    n = z.shape[0]
+    f = inp.n_field
+    key = inp.grid_util[None, :] + z
+    pinned = inp.pinned if inp.pinned is not None else np.zeros(inp.n_drivers, bool)
+    key[:, pinned] = np.inf
+    key[:, ~inp.racing] = -np.inf
+    idx = np.sort(np.argpartition(-key, f - 1, axis=1)[:, :f], axis=1) if f < inp.n_drivers else np.broadcast_to(
+        np.arange(inp.n_drivers), (n, f)).copy()
+    rows = np.arange(n)[:, None]
+    known = pinned[idx]
+    start = np.where(known, inp.start[idx], 0).astype(np.int16)
+    taken = np.zeros(f + 1, bool)
+    taken[inp.start[pinned & inp.racing]] = True
+    free = np.flatnonzero(~taken[1:]) + 1  # grid slots no known start takes, best first
+    kk = np.where(known, -np.inf, np.take_along_axis(key, idx, axis=1))
+    order = np.argsort(-kk, axis=1, kind="stable")[:, : f - int(known[0].sum())]
+    start[rows, order] = free[None, : order.shape[1]].astype(np.int16)
+    return idx, start
 
 
 def qualifiers(inp: SimInputs, u: np.ndarray) -> np.ndarray:

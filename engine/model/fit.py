@@ -9,21 +9,23 @@ in the fit seasons is pooled with its parent type, e.g. dirt with short tracks):
   the empirical distribution of incidents per race, of their sizes and laps (fraction of
   the race), the rate of own DNFs relative to the league DNF rate (the scale of
   shadow_risk), their laps, and the share of them that are accidents (cautions).
-* pace: b_skill and b_start maximize the Plackett-Luce likelihood of the order of the cars
-  running at the finish, prod_k exp(u_(k)) / sum_{j >= k} exp(u_(j)), with
-  u = b_skill * logit(skill) + b_start * start_pct, skill as engine.data.slates derives it from the
-  races before each race (no look-ahead).
+* pace: b_skill and b_start (per type) and the shared coefficients of pre-race features by the
+  likelihood of the order of the cars running at the finish under the method's noise model
+  (engine.model.pace: Plackett-Luce, or normal noise by pairwise composite likelihood), with
+  u = b_skill * logit(skill) + b_start * start_pct, skill as engine.data.slates derives it from
+  the races before each race (no look-ahead).
 * laps run: the empirical distribution of laps run minus scheduled laps (overtime,
   shortened races); scheduled laps are the official figure where known (2022 on), else the
   most common race length at the track within a season either side.
 * green-flag laps: the empirical distribution of (sum of fastest laps) / laps run (loop data).
 * laps down: per finishing decile, the share of running cars on the lead lap and the mean
   laps down of those lapped.
-* laps led: lambda (mean extra leader stints) and p (geometric rank of stint leaders) by
-  matching the mean number of leaders and the mean share of the top leader, simulating the
-  stints on the real orders and laps completed of the type's races (common random numbers).
-* fastest laps: phi and psi by multinomial maximum likelihood of the real counts; sigma by
-  matching the mean share of the top fastest-lap driver.
+* trouble while running (normal noise): its rate and cost by the likelihood of the running
+  cars' positions (engine.model.pace.fit_trouble).
+* the grid (``grid``): a qualifying model of skill and practice, fitted on the real grids
+  (engine.model.pace.fit_grid), from which a race whose grid is unknown draws its own.
+* laps led and fastest laps: engine.model.fit_leaders (the stints fitted on the orders the
+  pace model draws, with the race's dominator).
 """
 
 from __future__ import annotations
@@ -34,14 +36,13 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from engine.data.features import PRACTICE_RANKS
 from engine.data.history import TRACK_TYPES, History
-from engine.data.slates import derive_driver_params, newcomer_prior
-from engine.model.draws import MAX_INCIDENTS, MAX_STINTS, poisson_icdf
-from engine.model.field import pace_feature
-from engine.model.leaders import allocate_fastest_laps, allocate_laps_led
+from engine.data.slates import newcomer_prior
+from engine.model.draws import MAX_INCIDENTS
+from engine.model.fit_leaders import fit_fastest, fit_stints, lead_stats, simulated_orders, stint_inputs
+from engine.model.pace import fit_grid, fit_pace, fit_trouble, grid_rows, pace_rows, race_skills
 
 FIT_SEASONS = tuple(range(2015, 2022))
 MIN_RACES = 8
@@ -110,134 +111,6 @@ def _group(track_type: str, races: pd.DataFrame) -> list[str]:
     return [track_type, PARENT[track_type]]
 
 
-def _pl_negloglik(beta: np.ndarray, races: list[tuple[np.ndarray, np.ndarray]], offsets=None) -> float:
-    total = 0.0
-    for k, (X, _) in enumerate(races):
-        u = X @ beta  # rows ordered by finish (running cars only)
-        if offsets is not None:
-            u = u + offsets[k]
-        rev = np.logaddexp.accumulate(u[::-1])[::-1]
-        total += float(np.sum(u - rev))
-    return -total
-
-
-def fit_pace(rows: list[tuple[np.ndarray, np.ndarray]], offsets: list[np.ndarray] | None = None) -> np.ndarray:
-    """Plackett-Luce maximum likelihood of the pace coefficients (one per column of X), with an
-    optional fixed part of each utility (``offsets``, one array per race)."""
-    k = rows[0][0].shape[1]
-    res = minimize(_pl_negloglik, x0=np.ones(k), args=(rows, offsets), method="L-BFGS-B")
-    return res.x
-
-
-def _stint_inputs(history: History, race_ids: list[str]) -> dict[str, np.ndarray]:
-    """Real finishing orders, grids and laps completed of races, padded to one width."""
-    res = history.results[history.results["race_id"].isin(race_ids)]
-    laps = history.index.set_index("race_id")["race_laps"].astype(int)
-    d = int(res.groupby("race_id").size().max())
-    n = len(race_ids)
-    pace = np.zeros((n, d), np.int64)
-    start = np.zeros((n, d), np.int64)
-    done = np.full((n, d), -1, np.int64)
-    led = np.zeros((n, d), np.int64)
-    fin_pct = np.zeros((n, d))
-    for i, rid in enumerate(race_ids):
-        r = res[res["race_id"] == rid].reset_index(drop=True)
-        k = len(r)
-        pad = np.arange(k, d)
-        pace[i] = np.concatenate([r.sort_values("finish").index.to_numpy(), pad])
-        start[i] = np.concatenate([r.sort_values("start").index.to_numpy(), pad])
-        done[i, :k] = r["laps"].to_numpy()
-        led[i, :k] = r["led"].to_numpy()
-        fin_pct[i, :k] = 1.0 - (r["finish"].to_numpy() - 1) / max(k - 1, 1)
-    return {"pace": pace, "start": start, "done": done, "led": led, "laps": laps.loc[race_ids].to_numpy(), "fin_pct": fin_pct}
-
-
-def _lead_stats(led: np.ndarray, winner_col: np.ndarray | None = None) -> tuple[float, ...]:
-    """Mean number of leaders, mean top-leader share (and the winner's mean share)."""
-    total = np.maximum(led.sum(axis=1), 1)
-    stats = (float((led > 0).sum(axis=1).mean()), float((led.max(axis=1) / total).mean()))
-    if winner_col is None:
-        return stats
-    return stats + (float((led[np.arange(len(led)), winner_col] / total).mean()),)
-
-
-def fit_stints(inp: dict[str, np.ndarray], reps: int = 8, seed: int = 7) -> dict[str, float]:
-    """lambda, p and kappa matching the mean number of leaders, the top leader's mean share
-    and the winner's mean share (common random numbers over the real races' orders)."""
-    target = np.array(_lead_stats(inp["led"], inp["pace"][:, 0]))
-    rng = np.random.default_rng(seed)
-    n, d = inp["pace"].shape
-    rep = lambda a: np.repeat(a, reps, axis=0)  # noqa: E731
-    pace, start, done, laps = rep(inp["pace"]), rep(inp["start"]), rep(inp["done"]), rep(inp["laps"])
-    m = n * reps
-    u_k, u_l = rng.random(m), rng.random((m, MAX_STINTS))
-    u_r, u_p = rng.random((m, MAX_STINTS)), rng.random((m, MAX_STINTS))
-
-    def stats(theta) -> np.ndarray:
-        lam, p, kappa = theta
-        k = 1 + poisson_icdf(u_k, lam, MAX_STINTS - 1)
-        led, _ = allocate_laps_led(laps, k, u_l, u_r, u_p, pace, start, done, p, kappa)
-        return np.array(_lead_stats(led, pace[:, 0]))
-
-    def loss(theta) -> float:
-        lam, p, kappa = theta
-        if not (0.5 <= lam <= MAX_STINTS - 2 and 0.05 <= p <= 0.95 and 0.0 <= kappa <= 3.0):
-            return 1e9
-        return float(np.sum(((stats(theta) - target) / target) ** 2))
-
-    grid = [(lam, p, kap) for lam in np.geomspace(2.0, 90.0, 12) for p in np.linspace(0.1, 0.7, 7)
-            for kap in (0.0, 0.15, 0.3, 0.5, 0.8, 1.2, 2.0)]
-    best = min(grid, key=loss)
-    res = minimize(loss, x0=np.array(best), method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 300})
-    theta = res.x if res.fun < loss(best) else np.array(best)
-    fitted = stats(theta)
-    return {"lead_lambda": round(float(theta[0]), 4), "lead_p": round(float(theta[1]), 4), "lead_kappa": round(float(theta[2]), 4),
-            "_target": dict(zip(("leaders", "top_share", "winner_share"), target.tolist())),
-            "_fitted": dict(zip(("leaders", "top_share", "winner_share"), fitted.tolist()))}
-
-
-def fit_fastest(history: History, race_ids: list[str], reps: int = 8, seed: int = 11) -> dict[str, float]:
-    """phi, psi by multinomial ML of real fastest-lap counts; sigma by the top share."""
-    loop = history.loop[history.loop["race_id"].isin(race_ids)]
-    race_ids = sorted(set(loop["race_id"]))
-    if not race_ids:
-        raise ValueError("no loop data in the fit seasons for this track type")
-    inp = _stint_inputs(history, race_ids)
-    res = history.results[history.results["race_id"].isin(race_ids)]
-    counts = np.zeros_like(inp["done"])
-    for i, rid in enumerate(race_ids):
-        r = res[res["race_id"] == rid].reset_index(drop=True)
-        fl = loop[loop["race_id"] == rid].set_index("driver_id")["fastest_laps"]
-        counts[i, : len(r)] = fl.reindex(r["driver_id"]).fillna(0).to_numpy()
-    done = np.maximum(inp["done"], 0).astype(float)
-    laps = inp["laps"].astype(float)
-    share_led = inp["led"] / laps[:, None]
-    mask = done > 0
-
-    def nll(theta):
-        logw = theta[0] * inp["fin_pct"] + theta[1] * share_led + np.log(np.where(mask, done, 1.0))
-        logw = np.where(mask, logw, -np.inf)
-        logp = logw - np.logaddexp.reduce(logw, axis=1, keepdims=True)
-        return -float(np.sum(counts * np.where(mask, logp, 0.0)))
-
-    phi, psi = minimize(nll, x0=np.array([1.0, 1.0]), method="L-BFGS-B").x
-    green = counts.sum(axis=1)
-    target_top = float((counts.max(axis=1) / np.maximum(green, 1)).mean())
-    rng = np.random.default_rng(seed)
-    rep = lambda a: np.repeat(a, reps, axis=0)  # noqa: E731
-    eps = rng.standard_normal((len(race_ids) * reps, done.shape[1]))
-    u = rng.random(len(race_ids) * reps)
-
-    def top_share(sigma):
-        fl = allocate_fastest_laps(rep(green), rep(inp["laps"]), rep(done.astype(np.int64)), rep(inp["fin_pct"]),
-                                   rep(inp["led"]), eps, u, phi, psi, sigma)
-        return float((fl.max(axis=1) / np.maximum(fl.sum(axis=1), 1)).mean())
-
-    sigma = min(np.linspace(0.0, 2.0, 41), key=lambda s: abs(top_share(s) - target_top))
-    return {"fast_phi": round(float(phi), 4), "fast_psi": round(float(psi), 4), "fast_sigma": round(float(sigma), 4),
-            "_target": {"top_share": target_top}, "_fitted": {"top_share": top_share(sigma)}}
-
-
 def check_fit_seasons(history: History, seasons: tuple[int, ...]) -> None:
     """Refuse, before fitting, seasons that cannot fit every track type: seasons without races,
     and track types without races or loop data (fastest laps) in them. ValueError naming them."""
@@ -275,15 +148,28 @@ class FitSettings:
     era_from: int | None = 2022
     features: tuple[str, ...] = ("practice",)  # qualifying did not improve the 2022-2024 rolling-origin backtest
     practice_ranks: tuple[str, ...] = PRACTICE_RANKS
+    # chosen by the 2022-2025 rolling-origin backtest (docs/calibration.md; the candidates' figures are in issue 20's note):
+    noise: str = "normal"  # the pace model's noise (engine.model.pace): "gumbel" (Plackett-Luce) or "normal"
+    hetero: bool = False  # normal noise whose scale grows or shrinks with skill (sigma_i = exp(gamma logit skill_i))
+    trouble: bool = True  # trouble while running (normal noise): a share of running cars lose a fixed amount of pace
+    dominator: bool = True  # laps led: a share of the stints goes to the race's dominator (engine.model.leaders)
+    grid: bool = True  # a qualifying model: an unknown grid is drawn in each simulated race (engine.model.field)
 
     def to_dict(self) -> dict:
-        return {"era_from": self.era_from, "features": list(self.features), "practice_ranks": list(self.practice_ranks),
-                "fit_version": FIT_VERSION}
+        out = {"era_from": self.era_from, "features": list(self.features), "practice_ranks": list(self.practice_ranks),
+               "fit_version": FIT_VERSION}
+        if self.noise != "gumbel" or self.hetero:  # the settings of methods before these options keep their hash
+            out.update(noise=self.noise, hetero=self.hetero)
+        out.update({k: True for k in ("trouble", "dominator", "grid") if getattr(self, k)})
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "FitSettings":
+        """The settings a model file records (a file of a method before these options: its Plackett-Luce defaults)."""
         return cls(era_from=d.get("era_from"), features=tuple(d.get("features", ())),
-                   practice_ranks=tuple(d.get("practice_ranks", PRACTICE_RANKS)))
+                   practice_ranks=tuple(d.get("practice_ranks", PRACTICE_RANKS)), noise=d.get("noise", "gumbel"),
+                   hetero=bool(d.get("hetero", False)), trouble=bool(d.get("trouble", False)),
+                   dominator=bool(d.get("dominator", False)), grid=bool(d.get("grid", False)))
 
     @property
     def method_hash(self) -> str:
@@ -295,35 +181,6 @@ class FitSettings:
 
 
 MIN_ERA_RACES = 10
-_SKILL_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
-
-
-def race_skills(history: History, race) -> pd.DataFrame:
-    """Driver defaults of a race's grid from the races before it (cached: the same for every
-    fit that includes the race, since it depends only on earlier races)."""
-    key = (history.prefix_hashes[race.race_id], race.race_id)
-    if key not in _SKILL_CACHE:
-        grid = history.results[history.results["race_id"] == race.race_id]
-        _SKILL_CACHE[key] = derive_driver_params(history.before(race.season, race.race), grid["driver_id"].tolist(), race.track_type)
-    return _SKILL_CACHE[key]
-
-
-def pace_rows(history: History, race, grid: pd.DataFrame, params: pd.DataFrame, settings: FitSettings) -> tuple[np.ndarray, np.ndarray]:
-    """X (running cars by finish: logit skill, start percentile, then the enabled pre-race features) and the finish."""
-    from engine.data.features import practice_ranks, qualifying_ranks, rank_feature
-
-    f = len(grid)
-    order = grid.sort_values("finish")
-    cols = [pace_feature(params.loc[order["driver_id"], "skill"].to_numpy()), 1.0 - (order["start"].to_numpy() - 1) / (f - 1)]
-    if "practice" in settings.features:
-        ranks = practice_ranks(history.practice[history.practice["race_id"] == race.race_id], settings.practice_ranks)
-        cols.append(rank_feature([ranks.get(d) for d in order["driver_id"]]))
-    if "qualifying" in settings.features:
-        ranks = qualifying_ranks(grid)
-        cols.append(rank_feature([ranks.get(d) for d in order["driver_id"]]))
-    X = np.column_stack(cols)
-    running = order["running"].to_numpy()
-    return X[running], order["finish"].to_numpy()[running]
 
 
 def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress: Callable[[float], None] | None = None,
@@ -346,12 +203,17 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
 
     # skill of every driver in every fit race, from the races before it
     skill_rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    rows_of: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    grid_of: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     total = len(races)
     by_race = dict(tuple(res.groupby("race_id")))
     for i, race in enumerate(races.itertuples()):
         grid = by_race[race.race_id]
         params = race_skills(history, race)
-        skill_rows.setdefault(race.track_type, []).append(pace_rows(history, race, grid, params, settings))
+        rows_of[race.race_id] = pace_rows(history, race, grid, params, settings.features, settings.practice_ranks)
+        skill_rows.setdefault(race.track_type, []).append(rows_of[race.race_id])
+        if settings.grid:
+            grid_of.setdefault(race.track_type, []).append(grid_rows(history, race, grid, params, settings.practice_ranks))
         step(0.6 * (i + 1) / total)
 
     # pre-race features: one coefficient each for every track type (fitted on every fit race;
@@ -359,10 +221,27 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
     # features' part of the utility held fixed
     n_feat = len([f for f in ("practice", "qualifying") if f in settings.features])
     shared = np.zeros(0)
+    all_rows = [row for rows in skill_rows.values() for row in rows]
+    coef_all, gamma = fit_pace(all_rows, noise=settings.noise, hetero=settings.hetero)  # gamma: one for every track type
     if n_feat:
-        shared = fit_pace([row for rows in skill_rows.values() for row in rows])[2:]
-    out_types = {}
+        shared = coef_all[2:]
     present = [t for t in TRACK_TYPES if t in set(history.index["track_type"])]
+    pace_coef = {}
+    for t in present:
+        group = _group(t, races)
+        pace_group = [row for g in group for row in skill_rows.get(g, [])]
+        if n_feat:
+            pace_coef[t], _ = fit_pace([(X[:, :2], y) for X, y in pace_group], [X[:, 2:] @ shared for X, _ in pace_group],
+                                       noise=settings.noise, gamma=gamma)
+        else:
+            pace_coef[t], _ = fit_pace(pace_group, noise=settings.noise, gamma=gamma)
+    grid_coef = fit_grid(grid_of, {t: _group(t, races) for t in present}) if settings.grid else {}
+    trouble = {"rate": 0.0, "drop": 0.0}
+    if settings.trouble:
+        utilities = [X[:, :2] @ pace_coef[t] + X[:, 2:] @ shared for t, rows in skill_rows.items() for X, _ in rows]
+        scales = [np.exp(gamma * X[:, 0]) for rows in skill_rows.values() for X, _ in rows]
+        trouble = fit_trouble(utilities, scales)
+    out_types = {}
     era_note = {}
     for j, t in enumerate(present):
         group = _group(t, races)
@@ -389,13 +268,15 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
         loop_races = history.loop[history.loop["race_id"].isin(rr["race_id"])].groupby("race_id")["fastest_laps"].sum()
         green = (loop_races / rr.set_index("race_id")["race_laps"].astype(int).reindex(loop_races.index)).to_numpy()
         deltas = rr["delta"].value_counts(normalize=True).sort_index()
-        if n_feat:
-            coef = fit_pace([(X[:, :2], y) for X, y in pace_group], [X[:, 2:] @ shared for X, _ in pace_group])
-        else:
-            coef = fit_pace(pace_group)
-        b_skill, b_start = float(coef[0]), float(coef[1])
+        b_skill, b_start = float(pace_coef[t][0]), float(pace_coef[t][1])
         extra = dict(zip([f for f in ("practice", "qualifying") if f in settings.features], shared))
-        stints = fit_stints(_stint_inputs(history, rr["race_id"].tolist()))
+        inp = stint_inputs(history, rr["race_id"].tolist())
+        orders = None
+        if settings.noise == "normal":  # fitted to the orders the pace model draws (engine.model.fit_leaders.simulated_orders)
+            types = rr.set_index("race_id")["track_type"]
+            utilities = [rows_of[rid][0][:, :2] @ pace_coef[types[rid]] + rows_of[rid][0][:, 2:] @ shared for rid in rr["race_id"]]
+            orders = simulated_orders(inp, utilities, 8, trouble["rate"], trouble["drop"])
+        stints = fit_stints(inp, dominator=settings.dominator, orders=orders)
         fast = fit_fastest(history, rr["race_id"].tolist())
         params = {
             "b_skill": round(b_skill, 4),
@@ -412,6 +293,7 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
             "lead_lambda": stints["lead_lambda"],
             "lead_p": stints["lead_p"],
             "lead_kappa": stints["lead_kappa"],
+            **({"lead_rho": stints["lead_rho"]} if settings.dominator else {}),
             "fast_phi": fast["fast_phi"],
             "fast_psi": fast["fast_psi"],
             "fast_sigma": fast["fast_sigma"],
@@ -421,6 +303,11 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
             "b_prac": round(float(extra.get("practice", 0.0)), 4),
             "b_qual": round(float(extra.get("qualifying", 0.0)), 4),
         }
+        if settings.noise != "gumbel":
+            params.update(noise=settings.noise, sigma_skill=round(float(gamma), 4), trouble_rate=trouble["rate"],
+                          trouble_drop=trouble["drop"])
+        if settings.grid:
+            params.update(q_skill=grid_coef[t][0], q_prac=grid_coef[t][1])
         out_types[t] = {
             "fitted_on": group,
             "races": int(len(rr)),
@@ -435,11 +322,13 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
                 "leaders": round(stints["_target"]["leaders"], 3),
                 "top_leader_share": round(stints["_target"]["top_share"], 4),
                 "winner_share_of_laps_led": round(stints["_target"]["winner_share"], 4),
+                "second_leader_share": round(stints["_target"]["second_share"], 4),
                 "fastest_share_of_laps": round(float(np.mean(green)) if len(green) else float("nan"), 4),
                 "top_fastest_share": round(fast["_target"]["top_share"], 4),
             },
             "moment_fit": {"leaders": round(stints["_fitted"]["leaders"], 3), "top_leader_share": round(stints["_fitted"]["top_share"], 4),
                            "winner_share_of_laps_led": round(stints["_fitted"]["winner_share"], 4),
+                           "second_leader_share": round(stints["_fitted"]["second_share"], 4),
                            "top_fastest_share": round(fast["_fitted"]["top_share"], 4)},
         }
         step(0.6 + 0.4 * (j + 1) / len(present))
@@ -454,10 +343,35 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
         "races": int(len(races)),
         "held_back": sorted(exclude),
         "league_dnf_rate": round(q_all, 5),
+        "pace_fit": {"noise": settings.noise, "sigma_skill": round(float(gamma), 4), "trouble": trouble},
         "newcomer_skill": round(newcomer, 4),
         "types": out_types,
         "assumptions": ASSUMPTIONS,
     }
+
+
+def structure_races(history: History, raw: dict) -> list[str]:
+    """The races each track type's race structure was fitted on (its fit seasons, from the era on
+    where it says so): what the in-sample check of `pitwall fit` compares the model with, since a
+    model of the Next Gen era's races is not meant to reproduce the races before it."""
+    seasons = set(raw["fit_seasons"])
+    era = raw.get("settings", {}).get("era_from")
+    idx = history.index[history.index["season"].isin(seasons)]
+    out = []
+    for t, part in raw["types"].items():
+        rr = idx[idx["track_type"] == t]
+        if era is not None and str(part.get("structure_seasons", "")).startswith(str(era)):
+            rr = rr[rr["season"] >= era]
+        out += rr["race_id"].tolist()
+    return out
+
+
+def structure_note(raw: dict) -> str:
+    """Which seasons each track type's structure was fitted on, in words."""
+    by: dict[str, list[str]] = {}
+    for t, part in raw["types"].items():
+        by.setdefault(str(part.get("structure_seasons", "all fit seasons")), []).append(t)
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in by.items())
 
 
 def _select(history: History, seasons: tuple[int, ...] | None, race_ids: list[str] | None) -> pd.DataFrame:
@@ -480,7 +394,7 @@ def observed_statistics(history: History, seasons: tuple[int, ...] | None = None
         ids = rs["race_id"].unique()
         cl = rs[rs["incident"]].groupby("cluster").size()
         led = rs.pivot_table(index="race_id", columns="driver_id", values="led", fill_value=0).to_numpy()
-        leaders, top = _lead_stats(led)
+        leaders, top = lead_stats(led)
         per_race_top = led.max(axis=1) / np.maximum(led.sum(axis=1), 1)
         laps = races.set_index("race_id").loc[ids, "race_laps"].astype(int)
         fl = loop.reindex(ids).dropna()
@@ -525,7 +439,7 @@ def simulated_statistics(history: History, seasons: tuple[int, ...] | None = Non
         a["inc"].append(float(multi.sum(axis=1).mean()))
         a["size"].extend(sims.incident_size[multi].tolist())
         led = sims.laps_led.astype(np.int64)
-        leaders, top = _lead_stats(led)
+        leaders, top = lead_stats(led)
         a["top_all"].append(led.max(axis=1) / np.maximum(led.sum(axis=1), 1))
         a["leaders_all"].append((led > 0).sum(axis=1))
         a["leaders"].append(leaders)

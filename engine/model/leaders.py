@@ -21,7 +21,7 @@ import numpy as np
 def allocate_laps_led(
     laps_run: np.ndarray, n_stints: np.ndarray, u_len: np.ndarray, u_rank: np.ndarray, u_phase: np.ndarray,
     pace_order: np.ndarray, start_order: np.ndarray, laps_completed: np.ndarray, lead_p: float, lead_kappa: float,
-    return_leaders: bool = False,
+    return_leaders: bool = False, dominator: np.ndarray | None = None, lead_rho: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Laps led per driver (summing to ``laps_run`` in every scenario) from leader stints.
 
@@ -35,6 +35,12 @@ def allocate_laps_led(
     when lead_kappa = 0), so front-runners hold the lead longer; rounded so they sum to the
     laps run, the last stint at least one lap. A leader out of the race before its stint
     ends is replaced by the next car of its order.
+
+    The race's dominator: with ``lead_rho`` > 0, every stint but the last goes to the race's
+    ``dominator`` (one driver per scenario, e.g. the r-th of the pace order) with probability
+    rho, weighted as a front-runner's (r = 0); the same uniform v decides it (v < rho), and
+    (v - rho) / (1 - rho) then picks the order as above. One car that keeps regaining the lead
+    after pit cycles is what makes real top-leader shares as high as they are.
     Returns (laps_led (N, D), leader per stint (N, K) with -1 for empty stints, when asked).
     """
     n, d = pace_order.shape
@@ -46,18 +52,27 @@ def allocate_laps_led(
     used = k_idx < n_stints[:, None]
     last = k_idx == (n_stints - 1)[:, None]
     frac = (np.arange(kmax, dtype=f32)[None, :] + f32(0.5)) / n_stints[:, None].astype(f32)
+    use_dom = None
+    if lead_rho and dominator is not None:
+        use_dom = u_phase < f32(lead_rho)
+        use_dom &= ~last
+        # otherwise (v - rho) / (1 - rho) < f, i.e. v < rho + (1 - rho) f (dominator stints do not use it)
+        frac *= f32(1.0 - lead_rho)
+        frac += f32(lead_rho)
     use_pace = u_phase < frac
     r = np.floor(np.log(np.maximum(u_rank, f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
     np.minimum(r, f32(d - 1), out=r)
     use_pace |= last
     r[last] = 0
+    if use_dom is not None:
+        np.copyto(r, f32(0), where=use_dom)
     weight = np.log(np.maximum(u_len, f32(1e-12)))  # minus a standard exponential; the sign cancels below
     if lead_kappa:
         weight *= np.exp(f32(-lead_kappa) * r)
     weight[~used] = 0
     cum = np.cumsum(weight, axis=1)
-    cum /= cum[:, -1:]
-    ends = (cum * L[:, None]).astype(np.int32)
+    cum *= (L[:, None] / cum[:, -1:]).astype(f32)
+    ends = cum.astype(np.int32)
     np.minimum(ends, (L - 1)[:, None], out=ends)
     tail = ~used | last
     ends[tail] = np.broadcast_to(L[:, None], ends.shape)[tail]
@@ -65,7 +80,7 @@ def allocate_laps_led(
     lengths = np.diff(ends, axis=1, prepend=np.int32(0))
     # leaders only for the stints that hold laps (flat arrays from here on)
     nz = np.flatnonzero(lengths.ravel() > 0)
-    row = (nz // kmax).astype(np.int64)
+    row = nz // kmax
     ri = r.ravel()[nz].astype(np.int64)
     up = use_pace.ravel()[nz]
     stint_end = ends.ravel()[nz]
@@ -77,6 +92,9 @@ def allocate_laps_led(
         return np.where(pace, pace_order.ravel()[rows * d + ranks], from_start)
 
     leader = pick(row, ri, up)
+    if use_dom is not None:
+        dom_stint = use_dom.ravel()[nz]
+        leader = np.where(dom_stint, np.asarray(dominator)[row], leader)
     done_flat = laps_completed.ravel()
     # replace leaders out of the race before their stint ends by the next car of their order
     bad = np.flatnonzero(done_flat[row * d + leader] < stint_end)
@@ -130,3 +148,10 @@ def allocate_fastest_laps(
         best = np.argmax(cap[over] - fl[over], axis=1)
         fl[over, best] += excess
     return fl
+
+
+def dominators(pace: np.ndarray, u: np.ndarray, lead_p: float) -> np.ndarray:
+    """The race's dominator per scenario: the r-th car of the finishing order, r ~ Geometric(lead_p)
+    (0-based) from one uniform ``u`` each."""
+    r = np.minimum(np.floor(np.log(np.maximum(u, 1e-12)) / np.log(1.0 - lead_p)).astype(np.int64), pace.shape[1] - 1)
+    return pace[np.arange(len(pace)), r]

@@ -42,6 +42,13 @@ class TypeParams:
     stage_cautions: int
     b_prac: float = 0.0  # practice rank (centered percentile, engine.data.features)
     b_qual: float = 0.0  # qualifying speed rank
+    noise: str = "gumbel"  # the order's noise (engine.model.pace): "gumbel" or "normal"
+    sigma_skill: float = 0.0  # normal noise scale exp(sigma_skill * logit(skill))
+    trouble_rate: float = 0.0  # share of running cars in trouble (engine.model.pace.fit_trouble)
+    trouble_drop: float = 0.0  # the pace a car in trouble loses, in noise units
+    lead_rho: float = 0.0  # share of the leader stints that go to the race's dominator
+    q_skill: float | None = None  # the qualifying model (engine.model.pace.fit_grid); None: an unknown grid is estimated once
+    q_prac: float = 0.0
 
 
 @dataclass(frozen=True)

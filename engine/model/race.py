@@ -1,12 +1,13 @@
 """One chunk of simulated races from its draws: the order, DNFs and multi-car incidents, laps
 down, then laps led and fastest laps (engine.model.leaders) and fantasy points.
 
-* order: the finishing order of the cars still running is the order of u_i + s_i * G_i with
-  G_i standard Gumbel noise, i.e. a Plackett-Luce draw (Plackett 1975; Luce 1959) when
-  s_i = 1, the scale in which b_skill and b_start are fitted by maximum likelihood.
-  s_i = exp(a_aggr * (aggression_i - 0.5)) * pit_scale_i: aggression and an AGGRESSIVE pit
-  strategy widen the spread; pit strategies trade mean against variance (analyst
-  assumptions, listed in the parameters file).
+* order: the finishing order of the cars still running is the order of u_i + s_i * e_i -
+  D * T_i, in the model's noise (engine.model.pace): e_i standard normal (Thurstone; the
+  shipped method) or standard Gumbel (Plackett 1975; Luce 1959), the scale in which the pace
+  coefficients were fitted; T_i ~ Bernoulli(q) is trouble while running (damage, a penalty, a
+  bad stop), which costs D. s_i = exp(a_aggr * (aggression_i - 0.5)) * pit_scale_i:
+  aggression and an AGGRESSIVE pit strategy widen the spread; pit strategies trade mean
+  against variance (analyst assumptions, listed in the parameters file).
 * own DNFs: P(DNF_i) = 1 - (1 - shadow_risk_i) ** r, r = (the track type's rate of DNFs
   outside multi-car incidents) / (the league DNF rate, the scale of shadow_risk); the lap
   of the DNF from the type's empirical distribution of DNF laps (fraction of the race).
@@ -28,11 +29,11 @@ import numpy as np
 
 from engine.core.scoring import score
 from engine.model.draws import MAX_INCIDENTS, inverse_cdf, poisson_icdf, quantile_interp
-from engine.model.field import SimInputs, pace_feature, qualifiers
-from engine.model.leaders import allocate_fastest_laps, allocate_laps_led
+from engine.model.field import SimInputs, drawn_grid, pace_feature, qualifiers
+from engine.model.leaders import allocate_fastest_laps, allocate_laps_led, dominators
 from engine.model.params import ModelParams, TypeParams
 
-DRIVER_DRAWS = ("gumbel", "dnf", "inc_hit")  # follow the driver
+DRIVER_DRAWS = ("pace", "dnf", "inc_hit", "trouble")  # follow the driver
 POSITION_DRAWS = ("down", "fast_eps")  # by finishing position
 DRIVER_OUTPUTS = {"finish": 0, "running": False, "laps_completed": 0, "laps_led": 0, "fastest_laps": 0, "dk": 0.0, "fd": 0.0,
                   "incident": 0}  # value for a driver not in the race
@@ -69,10 +70,15 @@ def simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.nd
     with zeros for the drivers not in the race and ``qualified`` / ``start`` per scenario."""
     if inp.every_column_races:
         return _race(_field(inp, slice(None), inp.start), dr)
-    n, d = dr["gumbel"].shape
+    n, d = dr["pace"].shape
     f = inp.n_field
     rows = np.arange(n)[:, None]
-    if inp.qualifying_draws:
+    if inp.grid_draw:
+        idx, start = drawn_grid(inp, dr["qual"])
+        sub = {k: (np.take_along_axis(v, idx, axis=1) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
+               for k, v in dr.items() if k != "qual"}
+        res = _race(_field(inp, idx, start), sub)
+    elif inp.qualifying_draws:
         idx = qualifiers(inp, dr["qual"])
         grid = inp.start[idx]
         start = np.empty_like(grid)
@@ -105,7 +111,7 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     per-position constants broadcast, and results are scattered back to driver columns once.
     """
     p = inp.params
-    n, d = dr["gumbel"].shape
+    n, d = dr["pace"].shape
     rows = np.arange(n)[:, None]
     BIG = np.int32(2**30)
 
@@ -123,9 +129,18 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if inp.qualifying is not None and p.b_qual:
         util = util + p.b_qual * inp.qualifying
     util = util.astype(np.float32)
-    scale = (np.exp(inp.model.aggression_spread * (inp.aggression - 0.5)) * inp.pit_scale).astype(np.float32)
-    pace = -np.log(-np.log(np.clip(dr["gumbel"], np.float32(1e-12), np.float32(1 - 1e-7))))
-    pace *= scale
+    scale = np.exp(inp.model.aggression_spread * (inp.aggression - 0.5)) * inp.pit_scale
+    if p.sigma_skill:
+        scale = scale * np.exp(p.sigma_skill * pace_feature(inp.skill))
+    scale = scale.astype(np.float32)
+    if p.noise == "normal":
+        pace = dr["pace"]  # standard normal draws (Thurstone), scaled in place (the draw is used only here)
+        pace *= scale
+        if p.trouble_rate:  # trouble while running
+            np.subtract(pace, np.float32(p.trouble_drop), out=pace, where=dr["trouble"] < np.float32(p.trouble_rate))
+    else:
+        pace = -np.log(-np.log(np.clip(dr["pace"], np.float32(1e-12), np.float32(1 - 1e-7))))  # standard Gumbel (Plackett-Luce)
+        pace *= scale
     pace += util
     pace_order = np.argsort(-pace, axis=1).astype(np.int32)
     pace_rank = np.empty((n, d), np.int16)
@@ -213,8 +228,10 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     laps_done[rows, order] = seq_laps
     slots = dr["rank"].shape[1]
     n_stints = 1 + poisson_icdf(dr["stints"], p.lead_lambda, slots - 1)
+    dom = dominators(order, dr["dom"], p.lead_p) if p.lead_rho else None
     laps_led, _ = allocate_laps_led(laps_run, n_stints, dr["stint_len"], dr["rank"], dr["phase"], order,
-                                    np.argsort(inp.start, axis=-1), laps_done, p.lead_p, p.lead_kappa)
+                                    np.argsort(inp.start, axis=-1), laps_done, p.lead_p, p.lead_kappa, dominator=dom,
+                                    lead_rho=p.lead_rho)
     seq_led = np.take_along_axis(laps_led, order, axis=1)
 
     # fastest laps: exact allocation of the green-flag laps (finishing order)

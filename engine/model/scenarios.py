@@ -242,7 +242,8 @@ def simulate_blocks(inputs: SimInputs, n_scenarios: int, seed: int, blocks: list
     sizes = [min(BLOCK, n_scenarios - b * BLOCK) for b in blocks]
     gens = [np.random.default_rng(seqs[b]) for b in blocks]
     return simulate_chunk(inputs, chunk_draws(gens, sizes, inputs.n_drivers, stint_slots(inputs.params.lead_lambda),
-                                                inputs.qualifying_draws))
+                                                inputs.qualifying_draws, "n" if inputs.params.noise == "normal" else "u",
+                                                inputs.params.trouble_rate > 0, inputs.params.lead_rho > 0, inputs.grid_draw))
 
 
 def assemble(inputs: SimInputs, n_scenarios: int, seed: int, parts: list[tuple[int, dict[str, np.ndarray]]]) -> ScenarioSet:

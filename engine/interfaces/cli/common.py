@@ -283,11 +283,34 @@ def resolve_site(slate, given: str | None) -> str:
     return (given or known or "dk").lower()
 
 
-def fit_settings(features: str | None, era_from: int | None, no_era: bool):
+# how models are fitted (pitwall fit, pitwall backtest): fit_settings turns these into FitSettings
+METHOD_OPTIONS = {
+    "features": typer.Option(None, help="pre-race features of the fitted models, comma separated (practice,qualifying; 'none' "
+                                        "for none); default: the shipped method's"),
+    "era_from": typer.Option(None, help="fit the race structure on seasons from this one on (default: the shipped method's)"),
+    "no_era": typer.Option(False, "--no-era", help="fit the race structure on every season"),
+    "noise": typer.Option(None, help="the pace model's noise: gumbel (Plackett-Luce) or normal (default: the shipped method's)"),
+    "hetero": typer.Option(None, "--hetero/--no-hetero", help="normal noise whose scale follows skill (default: the shipped method's)"),
+    "trouble": typer.Option(None, "--trouble/--no-trouble", help="trouble while running, fitted (normal noise; default: the "
+                                                                  "shipped method's)"),
+    "dominator": typer.Option(None, "--dominator/--no-dominator", help="laps led: a share of stints to the race's dominator "
+                                                                        "(default: the shipped method's)"),
+    "grid": typer.Option(None, "--grid/--no-grid", help="a qualifying model draws an unknown grid in each simulated race "
+                                                        "(default: the shipped method's)"),
+}
+
+
+def fit_settings(features: str | None, era_from: int | None, no_era: bool, noise: str | None = None, hetero: bool | None = None,
+                 trouble: bool | None = None, dominator: bool | None = None, grid: bool | None = None):
     """FitSettings from the command line (defaults: the shipped method's)."""
+    from dataclasses import replace
+
     from engine.model.fit import FitSettings
+    from engine.model.pace import NOISES
 
     base = FitSettings()
+    if noise is not None and noise not in NOISES:
+        fail(f"--noise {noise!r}: choose {' or '.join(NOISES)}")
     feats = base.features
     if features is not None:
         feats = () if features.strip().lower() == "none" else tuple(f.strip() for f in features.split(",") if f.strip())
@@ -295,4 +318,6 @@ def fit_settings(features: str | None, era_from: int | None, no_era: bool):
         if bad:
             fail(f"--features {features!r}: {', '.join(bad)} not known; choose from practice, qualifying (or none)")
     era = None if no_era else (era_from if era_from is not None else base.era_from)
-    return FitSettings(era_from=era, features=feats, practice_ranks=base.practice_ranks)
+    return replace(base, era_from=era, features=feats, noise=noise or base.noise, hetero=base.hetero if hetero is None else hetero,
+                   trouble=base.trouble if trouble is None else trouble, dominator=base.dominator if dominator is None else dominator,
+                   grid=base.grid if grid is None else grid)

@@ -9,6 +9,7 @@ import typer
 
 from engine.core.contracts import MAX_SCENARIOS, MIN_SCENARIOS
 from engine.interfaces.cli.common import (
+    METHOD_OPTIONS,
     SLATE_OPTIONS,
     WRITTEN,
     app,
@@ -35,10 +36,14 @@ def backtest_cmd(
     track_type: str = typer.Option(None, help="only races of this track type"),
     scenarios: int = typer.Option(2000, min=10, max=20_000, help="simulated races per race"),
     seed: int = typer.Option(0, min=0),
-    features: str = typer.Option(None, help="pre-race features of the fitted models, comma separated (practice,qualifying; "
-                                            "'none' for none); default: the shipped method's"),
-    era_from: int = typer.Option(None, help="fit the race structure on seasons from this one on (default: the shipped method's)"),
-    no_era: bool = typer.Option(False, "--no-era", help="fit the race structure on every season"),
+    features: str = METHOD_OPTIONS["features"],
+    era_from: int = METHOD_OPTIONS["era_from"],
+    no_era: bool = METHOD_OPTIONS["no_era"],
+    noise: str = METHOD_OPTIONS["noise"],
+    hetero: bool = METHOD_OPTIONS["hetero"],
+    trouble: bool = METHOD_OPTIONS["trouble"],
+    dominator: bool = METHOD_OPTIONS["dominator"],
+    grid: bool = METHOD_OPTIONS["grid"],
     json_out: str = typer.Option(None, "--json", help="report.json (docs/calibration.json is the shipped one)"),
     html_out: str = typer.Option(None, "--html", help="standalone HTML report (opens offline)"),
     markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
@@ -53,7 +58,8 @@ def backtest_cmd(
 
     from engine.core.settings import get_settings
     from engine.data.history import DataError, History
-    from engine.interfaces.charts import report_html, season_rows, summary_rows, write_markdown
+    from engine.interfaces.charts import (grid_rows, reliability_rows, report_html, season_rows, structure_rows, summary_rows,
+                                          write_markdown)
     from engine.model.backtest import backtest, check_backtest, report_path, save_report
 
     outputs((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown"))
@@ -63,7 +69,7 @@ def backtest_cmd(
         check_backtest(history, chosen, track_type)
     except (DataError, ValueError) as exc:
         fail(str(exc))
-    settings = fit_settings(features, era_from, no_era)
+    settings = fit_settings(features, era_from, no_era, noise, hetero, trouble, dominator, grid)
     races = int(history.index["season"].isin(chosen).sum()) if track_type is None else int(
         (history.index["season"].isin(chosen) & (history.index["track_type"] == track_type)).sum())
     use_cluster = cluster if cluster is not None else (len(chosen) > 1 or races >= CLUSTER_RACES)
@@ -88,6 +94,14 @@ def backtest_cmd(
     rows = summary_rows(report)
     show_table(f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s (pooled)", list(rows[0]),
                [list(r.values()) for r in rows], left=("track type",))
+    rows = reliability_rows(report)
+    show_table("reliability: largest gap |forecast - observed| over bins of 100+ results / Brier skill score vs the base rate",
+               list(rows[0]), [list(r.values()) for r in rows], left=("season",))
+    rows = structure_rows(report)
+    show_table("race structure by track type (real / simulated)", list(rows[0]), [list(r.values()) for r in rows], left=("track type",))
+    rows = grid_rows(report)
+    show_table("starting grid: the qualifying model's predicted order against the real grid", list(rows[0]),
+               [list(r.values()) for r in rows], left=("season",))
     for s in report["skipped"]:
         console.print(f"skipped: {s}")
     console.print(f"kept {kept}")
@@ -121,9 +135,14 @@ def fit_cmd(
     seasons: str = typer.Option(None, help="seasons to fit on (default: every season held, shipped and added)"),
     out: str = typer.Option(None, help="output file (default: the state directory's model_params.json, the model in use)"),
     check: str = typer.Option("", help="held-back seasons to compare with simulated races ('' to skip)"),
-    features: str = typer.Option(None, help="pre-race features: practice,qualifying ('none' for none)"),
-    era_from: int = typer.Option(None, help="fit the race structure on seasons from this one on"),
-    no_era: bool = typer.Option(False, "--no-era", help="fit the race structure on every season"),
+    features: str = METHOD_OPTIONS["features"],
+    era_from: int = METHOD_OPTIONS["era_from"],
+    no_era: bool = METHOD_OPTIONS["no_era"],
+    noise: str = METHOD_OPTIONS["noise"],
+    hetero: bool = METHOD_OPTIONS["hetero"],
+    trouble: bool = METHOD_OPTIONS["trouble"],
+    dominator: bool = METHOD_OPTIONS["dominator"],
+    grid: bool = METHOD_OPTIONS["grid"],
     scenarios: int = typer.Option(200, min=10, max=10_000, help="scenarios per race for the comparison"),
     seed: int = typer.Option(1, min=0),
 ) -> None:
@@ -132,7 +151,8 @@ def fit_cmd(
     against historical statistics."""
     from engine.core.settings import get_settings
     from engine.data.history import History
-    from engine.model.fit import check_fit_seasons, fit_model, observed_statistics, simulated_statistics
+    from engine.model.fit import (check_fit_seasons, fit_model, observed_statistics, simulated_statistics, structure_note,
+                                  structure_races)
     from engine.model.params import params_from_dict
 
     history = History.load()
@@ -142,7 +162,7 @@ def fit_cmd(
     if not out:
         path.parent.mkdir(parents=True, exist_ok=True)
     writable(str(path), "--out")
-    settings = fit_settings(features, era_from, no_era)
+    settings = fit_settings(features, era_from, no_era, noise, hetero, trouble, dominator, grid)
     try:
         check_fit_seasons(history, fit_seasons)
         if held_back:
@@ -158,13 +178,16 @@ def fit_cmd(
     model = params_from_dict(raw)
     console.print(f"wrote {path}: model {model.hash} fitted on seasons {model.fit_span} ({raw['races']} races), "
                   f"method {model.method_hash}")
-    for label, chosen in (("fit", fit_seasons), ("held-back", held_back)):
-        if not chosen:
-            continue
-        with progress_bar(f"Simulating {label} races") as cb:
-            sim = simulated_statistics(history, chosen, model, scenarios, seed, progress=cb)
-        hist = observed_statistics(history, chosen)
-        stats_table(f"{label} seasons {chosen[0]}-{chosen[-1]}: historical / simulated", hist, sim)
+    structure = structure_races(history, raw)
+    with progress_bar("Simulating the fit races") as cb:
+        sim = simulated_statistics(history, model=model, n_per_race=scenarios, seed=seed, progress=cb, race_ids=structure)
+    stats_table(f"in sample: each track type's races of the seasons its race structure was fitted on ({structure_note(raw)}): "
+                "historical / simulated", observed_statistics(history, race_ids=structure), sim)
+    if held_back:
+        with progress_bar("Simulating the held-back races") as cb:
+            sim = simulated_statistics(history, held_back, model, scenarios, seed, progress=cb)
+        stats_table(f"held-back seasons {held_back[0]}-{held_back[-1]}: historical / simulated",
+                    observed_statistics(history, held_back), sim)
 
 
 @app.command("simulate")
@@ -198,7 +221,8 @@ def simulate_cmd(
         except Cancelled:
             fail("cancelled")
     if inputs.estimated_starts:
-        console.print(f"estimated starting positions (from skill): {len(inputs.estimated_starts)} drivers")
+        console.print(f"starting grid unknown for {len(inputs.estimated_starts)} drivers: " + (
+            "drawn in each simulated race by the qualifying model (skill, practice)" if inputs.grid_draw else "estimated from skill"))
     summ = sims.summary()
     if "dk_mean" in summ:
         dnq = inputs.qualifying_draws or inputs.out is not None
