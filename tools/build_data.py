@@ -137,16 +137,16 @@ def qualifying_speeds(results: pd.DataFrame, feed: pd.DataFrame, index: pd.DataF
     out = results.copy()
     s = pd.Series([speed.get((r, d), np.nan) for r, d in zip(out["race_id"], out["driver"])], index=out.index, dtype=float)
     out["qual_speed"] = s.where(s > 0)
-    print(f"qualifying speeds on {int(out['qual_speed'].notna().sum())} result rows (2022-2024)")
+    print(f"qualifying speeds on {int(out['qual_speed'].notna().sum())} result rows")
     return out
 
 
-def feed_practice(path: Path, index: pd.DataFrame, id_map: dict, results: pd.DataFrame) -> pd.DataFrame:
-    """Practice ranks 2022-2024 (the weekend's last session per race), for drivers who started."""
+def feed_practice(path: Path | pd.DataFrame, index: pd.DataFrame, id_map: dict, results: pd.DataFrame) -> pd.DataFrame:
+    """Practice ranks from the feed (the weekend's last session per race), for drivers who started."""
     from engine.data.importers.common import BLANK_RANK
     from engine.data.importers.feed import practice_session_order
 
-    p = pd.read_csv(path)
+    p = path if isinstance(path, pd.DataFrame) else pd.read_csv(path)
     by_nascar = index.dropna(subset=["nascar_race_id"]).set_index(index["nascar_race_id"].dropna().astype(int))
     p = p[p["race_id"].isin(by_nascar.index)].copy()
     p["order"] = [practice_session_order(t) for t in p["Title"]]
@@ -162,7 +162,7 @@ def feed_practice(path: Path, index: pd.DataFrame, id_map: dict, results: pd.Dat
         out[dst] = np.where((v > 0) & (v < BLANK_RANK), v, np.nan)
     started = set(zip(results["race_id"], results["driver"]))
     out = out[[(r, d) in started for r, d in zip(out["race_id"], out["driver"])]]
-    print(f"practice 2022-2024: {len(out)} rows in {out['race_id'].nunique()} races")
+    print(f"practice {out['season'].min()}-{out['season'].max()}: {len(out)} rows in {out['race_id'].nunique()} races")
     return out[D.PRACTICE_COLUMNS]
 
 
@@ -197,15 +197,16 @@ def check_2025(imp, derived: pd.DataFrame, lookup: dict) -> None:
     print("2025: feed races agree with the derived race index on date, field size and track type")
 
 
-def zax_loop(src: Path, index: pd.DataFrame, results: pd.DataFrame, names: NameIndex) -> pd.DataFrame:
-    """zax-lab Cup race logs matched to races by date (within a day) and grid.
+def zax_loop(src: Path, index: pd.DataFrame, results: pd.DataFrame, names: NameIndex, series: str = "Cup",
+             files: tuple[str, ...] = ("race_logs_2019_2024.csv",)) -> pd.DataFrame:
+    """zax-lab race logs of a series ("Cup", "O'Reilly", "Trucks") matched to races by date (within a day) and grid.
 
     Dates can be a day off (night races, rain delays) and the feed also holds exhibitions; each
     (track, date) group goes to the candidate race whose starting grid agrees best with the
     official results, and groups agreeing on fewer than 80% of drivers are dropped.
     """
-    lp = pd.read_csv(src / "loopdata_zaxlab/race_logs_2019_2024.csv")
-    lp = lp[lp["series"] == "Cup"].copy()
+    lp = pd.concat([pd.read_csv(src / "loopdata_zaxlab" / f) for f in files], ignore_index=True)
+    lp = lp[lp["series"] == series].copy()
     lp["date"] = pd.to_datetime(lp["race_date"])
     lp["driver"] = [names.canonical(n) or n for n in lp["driver_name"]]
     grid = {(s, r): dict(zip(d["driver"], d["start"])) for (s, r), d in results.groupby(["season", "race"])}
