@@ -9,6 +9,7 @@ import uuid
 import streamlit as st
 
 from engine.core.contracts import ContractError, Rule, Slate
+from engine.core.series import SERIES, SERIES_NAMES, SHORT_NAMES
 from engine.core.settings import get_settings
 from engine.data.history import History
 from engine.dfs.ontology import open_with_fallback
@@ -16,18 +17,35 @@ from engine.jobs.runner import JobRunner, make_runner
 from engine.jobs.store import FINISHED
 
 SITES = {"dk": "DraftKings", "fd": "FanDuel"}
+SERIES_LABELS = {code: f"{SHORT_NAMES[code]}" for code in SERIES}
 
 
-def history() -> History:
-    """Shipped plus added races; reloaded when `pitwall data add` changes the store."""
+def current_series() -> str:
+    """The series the analyst works on: the loaded slate's, else the Slate page's selector (default the Cup)."""
+    s = st.session_state.get("slate")
+    return s.series.value if s is not None else st.session_state.get("series", "cup")
+
+
+def history(series: str | None = None) -> History:
+    """A series' shipped plus added races (default: the current series); reloaded when `pitwall
+    data add` changes that series' store."""
+    from engine.core.series import series_state_dir
     from engine.data.store import SeasonStore
 
-    return _history(SeasonStore(get_settings().state_dir).version())
+    series = series or current_series()
+    return _history(series, SeasonStore(series_state_dir(get_settings().state_dir, series)).version())
 
 
-@st.cache_resource(show_spinner="Loading the race history...", max_entries=2)
-def _history(store_version: str) -> History:
-    return History.load()
+@st.cache_resource(show_spinner="Loading the race history...", max_entries=6)
+def _history(series: str, store_version: str) -> History:
+    return History.load(series=series)
+
+
+def series_caption(s: Slate | None = None) -> None:
+    """The series on every page: the slate's (or the current one), full name and race."""
+    code = s.series.value if s is not None else current_series()
+    race = f" · {s.race_name or s.slate_id}" + (f" ({s.date})" if s.date else "") if s is not None else ""
+    st.caption(f"**{SHORT_NAMES[code]}** · {SERIES_NAMES[code]}{race}")
 
 
 @st.cache_resource
@@ -61,6 +79,7 @@ def require_slate() -> Slate:
     if s is None:
         st.info("Load a race or a salary file on the **Slate** page first.")
         st.stop()
+    series_caption(s)
     return s
 
 
@@ -146,3 +165,10 @@ def job_progress(key: str, kind: str, label: str) -> None:
     c1.progress(status["progress"], text=text)
     if c2.button("Cancel", key=f"cancel_{run_id}"):
         runner().cancel(run_id)
+
+
+def titled(fig, series: str | None = None):
+    """A chart whose title names the series ("NXS: Exposures of 20 lineups")."""
+    label = SHORT_NAMES[series or current_series()]
+    text = fig.layout.title.text or ""
+    return fig if text.startswith(f"{label}:") else fig.update_layout(title=f"{label}: {text}")

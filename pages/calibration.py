@@ -1,6 +1,6 @@
 """Calibration: the simulator on real past races against baselines; charts to share.
 
-The view's state (seasons, track type, seed) lives in the URL's query parameters, so a
+The view's state (series, seasons, track type, seed) lives in the URL's query parameters, so a
 copied link reproduces it."""
 
 import json
@@ -8,26 +8,44 @@ import json
 import pandas as pd
 import streamlit as st
 
+from engine.core.series import SERIES, SERIES_NAMES, SHORT_NAMES
 from engine.core.settings import get_settings
 from engine.data.history import DataError, parse_seasons
-from engine.interfaces.charts import (CALIBRATION_CHARTS, figure_html, figure_png, grid_rows, reliability_rows, report_html,
-                                      season_rows, structure_rows, summary_rows)
+from engine.interfaces.charts import (
+    CALIBRATION_CHARTS,
+    figure_html,
+    figure_png,
+    grid_rows,
+    reliability_rows,
+    report_html,
+    season_rows,
+    structure_rows,
+    summary_rows,
+    target_lines,
+)
 from engine.jobs.service import backtest_cache_key, backtest_job
-from engine.model.backtest import SHIPPED_REPORT
+from engine.model.backtest import shipped_report
 from engine.model.params import load_params
-from pages._shared import guard, history, owner, runner, show_error
+from pages._shared import current_series, guard, history, owner, runner, show_error
 
 st.title("Calibration")
 qp = st.query_params
 
 
 def page() -> None:
-    h = history()
-    model = load_params()
+    linked = qp.get("series", current_series())
+    if linked not in SERIES:
+        st.warning(f"The link's series {linked!r} is not one of {', '.join(SERIES)}: showing the Cup.")
+        linked = "cup"
+    series = st.segmented_control("Series", list(SERIES), default=linked, format_func=lambda c: SHORT_NAMES[c],
+                                  key="cal_series") or linked
+    h = history(series)
+    model = load_params(series=series)
     later = [s for s in h.seasons if s >= 2022 and s > h.seasons[0]]
     seasons_default = f"{later[0]}-{later[-1]}" if later else ""
     types = ["all"] + sorted(h.index["track_type"].unique())
-    st.caption(f"Serving model {model.hash}, fitted on seasons {model.fit_span} (method {model.method_hash}). Rolling origin: "
+    st.caption(f"{SERIES_NAMES[series]}: serving model {model.hash}, fitted on seasons {model.fit_span} (method {model.method_hash}). "
+               "Rolling origin: "
                "each season below is forecast by a model of the same method fitted only on the seasons before it, so "
                "every number is out of sample.")
     c1, c2, c3 = st.columns(3)
@@ -42,7 +60,7 @@ def page() -> None:
         st.warning(f"The link's seed {raw_seed!r} is not a whole number of 0 or more: using 0.")
     seed = c3.number_input("Seed", min_value=0, value=link_seed or 0, step=1)
     scenarios = 2000
-    qp.update({"seasons": seasons, "track_type": track_type, "seed": str(seed)})
+    qp.update({"series": series, "seasons": seasons, "track_type": track_type, "seed": str(seed)})
     try:
         chosen = parse_seasons(seasons)
     except DataError as exc:
@@ -50,20 +68,21 @@ def page() -> None:
         return
     t = None if track_type == "all" else track_type
     report = None
-    shipped = json.loads(SHIPPED_REPORT.read_text()) if SHIPPED_REPORT.exists() else None
+    path = shipped_report(series)
+    shipped = json.loads(path.read_text()) if path.exists() else None
     if shipped and shipped["settings"].get("method_hash") == model.method_hash and list(chosen) == shipped["settings"]["seasons"] \
             and seed == shipped["settings"]["seed"] and t is None and not h.added:
         report = shipped
-        st.caption("The shipped report of this method (docs/calibration.json).")
+        st.caption(f"The shipped report of this method (docs/{path.name}).")
     key = backtest_cache_key(chosen, t, scenarios, int(seed), h)
     if report is None:
         existing = runner().store.find_completed(key)
         if existing:
             report = runner().result(existing)
         elif st.button("Run backtest", type="primary", help="fits each season's model first (about a minute each, once)"):
-            st.session_state["bt_run"] = runner().submit("backtest", backtest_job(chosen, t, scenarios, int(seed), get_settings().state_dir),
-                                                         owner=owner(), cache_key=key)
-    run_id = st.session_state.get("bt_run")
+            st.session_state[f"bt_run_{series}"] = runner().submit("backtest", backtest_job(chosen, t, scenarios, int(seed), get_settings().state_dir,
+                                                                              series), owner=owner(), cache_key=key)
+    run_id = st.session_state.get(f"bt_run_{series}")
     if report is None and run_id:
         status = runner().status(run_id)
         if status["status"] == "completed":
@@ -75,7 +94,9 @@ def page() -> None:
     if report is None:
         return
     s = report["settings"]
-    st.caption(f"{report['races']} races, {report['rows']:,} driver results; {s['scenarios_per_race']:,} simulated races per race; "
+    for line in filter(None, target_lines(report)):
+        st.caption(line)
+    st.caption(f"{SHORT_NAMES[s.get('series', 'cup')]}: {report['races']} races, {report['rows']:,} driver results; {s['scenarios_per_race']:,} simulated races per race; "
                f"method {s.get('method_hash', '?')}.")
     st.subheader("By season (each forecast by the model fitted on the seasons before it)")
     st.dataframe(pd.DataFrame(season_rows(report)), hide_index=True, width="stretch")

@@ -4,8 +4,23 @@ and the analyst's rules."""
 import streamlit as st
 
 from engine.core.contracts import ContractError, RuleKind
-from engine.dfs.constraints import ConstraintCompiler, describe_rule, describe_spec, rules_from_table, rules_table
-from pages._shared import SITES, analyst_rules, guard, history, ontology_notice, require_slate, show_error
+from engine.core.series import SERIES
+from engine.dfs.constraints import (
+    ConstraintCompiler,
+    describe_rule,
+    describe_spec,
+    rules_from_table,
+    rules_table,
+)
+from pages._shared import (
+    SITES,
+    analyst_rules,
+    guard,
+    history,
+    ontology_notice,
+    require_slate,
+    show_error,
+)
 
 st.title("Constraints")
 def page() -> None:
@@ -26,11 +41,12 @@ def page() -> None:
 
     st.subheader("Analyst rules")
     st.caption("Kinds: " + ", ".join(k.value for k in RuleKind) + ". Drivers are driver ids, comma separated "
-               "(e.g. kyle-larson). Track type and site limit where a rule applies.")
+               "(e.g. kyle-larson). Series, track type and site limit where a rule applies.")
     edited = st.data_editor(
         rules_table(analyst_rules()), num_rows="dynamic", hide_index=True, width="stretch", key="rules_editor",
         column_config={
             "kind": st.column_config.SelectboxColumn("kind", options=[k.value for k in RuleKind]),
+            "series": st.column_config.SelectboxColumn("series", options=list(SERIES)),
             "site": st.column_config.SelectboxColumn("site", options=list(SITES)),
             "track_type": st.column_config.SelectboxColumn("track type", options=sorted(history().index["track_type"].unique())),
             "enabled": st.column_config.CheckboxColumn("on", default=True),

@@ -16,7 +16,17 @@ from engine.jobs.pipeline import OptimizeSettings
 from engine.jobs.store import FINISHED
 from engine.jobs.tasks import contest_plan
 from engine.model.params import load_params
-from pages._shared import SITES, cluster_caption, guard, job_progress, lineup_frame, owner, require_slate, runner, show_error
+from pages._shared import (
+    SITES,
+    cluster_caption,
+    guard,
+    job_progress,
+    lineup_frame,
+    owner,
+    require_slate,
+    runner,
+    show_error,
+)
 
 st.title("Contest")
 
@@ -54,7 +64,7 @@ def form() -> None:
             settings = OptimizeSettings(site=site, n_lineups=int(n_lineups), n_scenarios=int(n_scen), seed=int(seed))
             contest = {"size": int(size), "entry_fee": float(fee), "payouts": payouts, "seed": int(seed), "floor": int(floor),
                        "select": bool(select), "max_exposure": max_exp / 100}
-            st.session_state["ct_run"] = runner().submit("contest", contest_plan(s, settings, get_settings(), contest, model=load_params()),
+            st.session_state["ct_run"] = runner().submit("contest", contest_plan(s, settings, get_settings(), contest, model=load_params(series=s.series.value)),
                                                          owner=owner(), request={"slate_id": s.slate_id, "contest_size": int(size)})
         except Exception as exc:  # noqa: BLE001 - shown; nothing was started
             show_error(exc, "The contest was not started")

@@ -8,7 +8,11 @@ import streamlit as st
 from engine.core.settings import get_settings
 from engine.dfs.exports import lineups_csv
 from engine.dfs.objectives import OBJECTIVES
-from engine.interfaces.charts import exposure_chart, lineup_points_chart, optimal_pct_chart
+from engine.interfaces.charts import (
+    exposure_chart,
+    lineup_points_chart,
+    optimal_pct_chart,
+)
 from engine.jobs.pipeline import OptimizeSettings
 from engine.jobs.service import optimize_cache_key, optimize_job
 from engine.jobs.store import FINISHED
@@ -24,6 +28,7 @@ from pages._shared import (
     require_slate,
     runner,
     show_error,
+    titled,
 )
 
 st.title("Optimize")
@@ -132,14 +137,16 @@ def results() -> None:
     if summary.get("non_qualifiers"):
         st.caption("Share of simulated races each driver misses (before qualifying): " + ", ".join(
             f"{r['name']} {100 * r['miss_pct']:.0f}%" for r in summary["non_qualifiers"][:10]))
-    st.plotly_chart(exposure_chart(summary), width="stretch")
+    series = summary.get("series", "cup")
+    st.plotly_chart(titled(exposure_chart(summary), series), width="stretch")
     if run is not None:
         ids = list(run.portfolio.problem.ids)
-        st.plotly_chart(lineup_points_chart(run.points, [[ids.index(x) for x in r["driver_ids"]] for r in summary["lineups"]]), width="stretch")
+        st.plotly_chart(titled(lineup_points_chart(run.points, [[ids.index(x) for x in r["driver_ids"]] for r in summary["lineups"]]),
+                               series), width="stretch")
     else:
         st.caption("Points distributions need the simulated races, which are kept in memory only by the process that ran them.")
     if summary.get("optimal_pct"):
-        st.plotly_chart(optimal_pct_chart(summary), width="stretch")
+        st.plotly_chart(titled(optimal_pct_chart(summary), series), width="stretch")
     st.caption(f"constraint_spec_hash `{summary['constraint_spec_hash']}`")
 
 

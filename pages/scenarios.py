@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.interfaces.charts import driver_distribution_chart, skeleton_chart
-from pages._shared import guard, runner
+from pages._shared import guard, runner, series_caption, titled
 
 st.title("Scenarios")
 
@@ -16,6 +16,8 @@ def page() -> None:
     if run is None:
         st.info("Run an optimization on the **Optimize** page: its simulated races are shown here.")
         return
+    series_caption(run.slate)
+    series = run.slate.series.value
     sims = run.scenarios
     diag = sims.diagnostics()
     c = st.columns(4)
@@ -27,7 +29,7 @@ def page() -> None:
         st.warning(sims.warning)
     st.caption("Rejections by rule: " + ", ".join(f"{k} {v:,}" for k, v in sims.rejections.items()))
     sk = sims.skeleton()
-    st.plotly_chart(skeleton_chart(sk[sk["valid"]]), width="stretch")
+    st.plotly_chart(titled(skeleton_chart(sk[sk["valid"]]), series), width="stretch")
     st.dataframe(sk[sk["valid"]][["laps_run", "green_laps", "cautions", "incidents", "stints", "leaders", "dnf"]].describe().round(2).T,
                  width="stretch")
     summ = sims.summary()
@@ -38,8 +40,8 @@ def page() -> None:
     metric = st.selectbox("Distribution per driver", ["finishing position", "DK points", "FD points", "laps led", "fastest laps"])
     arrays = {"finishing position": sims.finish, "DK points": sims.dk, "FD points": sims.fd, "laps led": sims.laps_led,
               "fastest laps": sims.fastest_laps}
-    st.plotly_chart(driver_distribution_chart(arrays[metric][v][:, :d].astype(float), names, f"{metric} per driver", metric, order),
-                    width="stretch")
+    st.plotly_chart(titled(driver_distribution_chart(arrays[metric][v][:, :d].astype(float), names, f"{metric} per driver", metric,
+                                                     order), series), width="stretch")
     table = summ.iloc[:d].copy()
     for col in ("win", "top5", "top10", "dnf"):
         table[col] = (100 * table[col]).round(1)

@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from engine.core.contracts import PitStrategy, parse_slate
+from engine.core.series import SERIES, SERIES_NAMES, SHORT_NAMES
 from engine.core.textio import decode_text, parse_json
 from engine.data.history import salary_manifest
 from engine.data.salaries import read_salary_file
@@ -20,13 +21,18 @@ from engine.data.slates import (
     slate_from_salaries,
     slate_table,
 )
-from pages._shared import guard, history, set_slate, show_error, slate
+from engine.data.which_series import pick_series
+from pages._shared import current_series, guard, history, set_slate, show_error, slate
 
 st.title("Slate")
-h = history()
-
-
 SOURCES = ["Shipped salary slate", "Shipped race", "Upload a salary file"]
+st.session_state.setdefault("series", current_series())
+if slate() is not None and st.session_state.get("series_of") != slate().slate_id:  # a slate just loaded: the selector follows it
+    st.session_state["series"], st.session_state["series_of"] = slate().series.value, slate().slate_id
+series = st.segmented_control("Series", list(SERIES), format_func=lambda c: f"{SHORT_NAMES[c]}", key="series",
+                              help="; ".join(f"{SHORT_NAMES[c]}: {SERIES_NAMES[c]}" for c in SERIES)) or "cup"
+st.caption(f"{SERIES_NAMES[series]}: its races, salary slates, history and model")
+h = history(series)
 
 
 def first_visit() -> None:
@@ -34,9 +40,13 @@ def first_visit() -> None:
     if st.session_state.get("slate") is None and not st.session_state.get("opened"):
         st.session_state["opened"] = True
         m = salary_manifest().sort_values("date")
+        m = m[m["series"].fillna("cup") == series]
+        if m.empty:
+            return
         f = m.index[-1]
         set_slate(shipped_salary_slate(f, h))
-        st.session_state["pick_salary"] = f
+        st.session_state[f"pick_salary_{series}"] = f
+        st.session_state["series_of"] = slate().slate_id
         st.info(f"Opened the newest shipped salary slate, {m.loc[f, 'date']} {m.loc[f, 'race_name']} "
                 f"({m.loc[f, 'site'].upper()}): press **Run** on the Optimize page, or load another race below.")
 
@@ -54,28 +64,38 @@ def load_panel() -> None:
                    "(enter them in the table, or load a salary file).")
         if st.button("Load race", type="primary"):
             set_slate(build_slate(rid, h))
-            st.success(f"Loaded {labels[rid]}: real starting grid, defaults from the races before it.")
+            st.success(f"Loaded {SHORT_NAMES[series]} race {labels[rid]}: real starting grid, defaults from the races before it.")
     elif source == "Shipped salary slate":
         m = salary_manifest().sort_values("date", ascending=False)
+        m = m[m["series"].fillna("cup") == series]
+        if m.empty:
+            st.info(f"No shipped {SHORT_NAMES[series]} salary slate: upload one.")
+            return
         labels = {f: f"{r.date} {r.race_name} ({r.site.upper()}, {r.track_id})" for f, r in m.iterrows()}
-        f = st.selectbox("Salary slate", list(labels), format_func=labels.get, key="pick_salary")
+        f = st.selectbox("Salary slate", list(labels), format_func=labels.get, key=f"pick_salary_{series}")
         if st.button("Load salary slate", type="primary"):
             set_slate(shipped_salary_slate(f, h))
-            st.success(f"Loaded {labels[f]}.")
+            st.success(f"Loaded {labels[f]} ({SHORT_NAMES[series]}).")
     else:
         up = st.file_uploader("DraftKings DKSalaries.csv or FanDuel player list", type=["csv"], key="upload")
         auto = "(from the schedule, by the file's date)"
         tracks = [auto] + sorted(h.tracks["track_id"])
-        c1, c2 = st.columns(2)
-        track = c1.selectbox("Track", tracks, index=0, key="upload_track")
+        c1, c2, c3 = st.columns(3)
+        found = "found from the file's date and drivers"
+        which = c1.selectbox("Series of the file", [found, *SERIES], format_func=lambda c: c if c == found else SHORT_NAMES[c],
+                             key="upload_series", help="the date on the three schedules, then the drivers; say it when they "
+                                                       "leave it open (two series racing that day)")
+        track = c2.selectbox("Track", tracks, index=0, key="upload_track")
         track = None if track == auto else track
-        date = c2.text_input("Race date (YYYY-MM-DD, optional)", key="upload_date")
+        date = c3.text_input("Race date (YYYY-MM-DD, optional)", key="upload_date")
         if up is not None and st.button("Import salaries", type="primary"):
             try:
                 sf = read_salary_file(up.getvalue(), source=up.name)
                 day = check_race_date(date, h) if date.strip() else game_date(sf.game_info)
-                set_slate(slate_from_salaries(sf, h, track_id=track, date=day))
-                st.success(f"Imported {len(sf.rows)} drivers from {up.name}.")
+                choice = pick_series(sf, day, None if which == found else which, state_dir=h.sources[1] if h.sources else None)
+                loaded = slate_from_salaries(sf, history(choice.series), track_id=None if choice.series != series else track, date=day)
+                set_slate(loaded.model_copy(update={"notes": [choice.how, *loaded.notes]}))
+                st.success(f"Imported {len(sf.rows)} drivers from {up.name} as a {SHORT_NAMES[choice.series]} slate.")
                 for note in sf.notes:
                     st.warning(note)
             except Exception as exc:  # noqa: BLE001 - shown; the previous slate stays loaded
@@ -87,8 +107,8 @@ def editor() -> None:
     if s is None:
         st.info("Load a race or a salary file to start.")
         return
-    st.subheader(s.race_name or s.slate_id)
-    st.caption(f"track {s.track_id} ({s.track_type}), {s.race_length} laps, {len(s.drivers)} drivers"
+    st.subheader(f"{SHORT_NAMES[s.series.value]} · {s.race_name or s.slate_id}")
+    st.caption(f"{SERIES_NAMES[s.series.value]}; track {s.track_id} ({s.track_type}), {s.race_length} laps, {len(s.drivers)} drivers"
                + (f" for a field of {s.field_size}" if s.field_size and s.field_size < len(s.drivers) else "")
                + (f", {s.site.value.upper()} salaries" if s.site else ""))
     for note in s.notes:

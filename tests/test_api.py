@@ -360,3 +360,28 @@ def test_contest_end_to_end_and_its_refusals(client, bristol_request):
                      ({"payouts": "huge"}, "payouts")]:
         r = client.post("/api/v1/contest", json={**req, **bad})
         assert r.status_code == 422 and why in json.dumps(r.json()), (bad, r.text)
+
+
+def test_series_in_the_request(client):
+    """`series` picks the history, the model and the tracks (default cup); the Truck slate at Bristol runs end to end."""
+    truck = shipped_salary_slate("dk_2026-04-10_truck_bristol.csv")
+    keep = {"driver_id", "skill", "aggression", "shadow_risk", "name", "salary", "site_player_id"}
+    req = {"slate_id": "truck-bristol", "series": "truck", "random_seed": 3,
+           "drivers": [{k: v for k, v in d.model_dump(mode="json").items() if k in keep} for d in truck.drivers],
+           "scenario_config": {"track_id": "bristol", "n_scenarios": 500, "race_length": 250, "calibration_enabled": True}}
+    run_id = client.post("/api/v1/optimize", json=req).json()["run_id"]
+    assert wait(client, run_id)["status"] == "completed"
+    body = client.get(f"/api/v1/optimize/{run_id}/result").json()
+    assert body["series"] == "truck" and len(body["lineup"]) == 6
+    assert body["scenario_diagnostics"]["calibration_metrics"] is None or body["scenario_diagnostics"]["calibration_metrics"]["crps"] > 0
+    # St. Petersburg is a 2026 Truck track: unknown to the Cup (the default series)
+    bad = client.post("/api/v1/optimize", json={**req, "series": "cup", "scenario_config": {"track_id": "st_petersburg", "n_scenarios": 100}})
+    assert bad.status_code == 422 and "unknown track 'st_petersburg' for the cup series" in bad.json()["detail"][0]
+    wrong = client.post("/api/v1/optimize", json={**req, "series": "f1"})
+    assert wrong.status_code == 422 and "series" in json.dumps(wrong.json())
+    health = client.get("/api/v1/health").json()
+    assert set(health["series_models"]) == {"cup", "nxs", "truck"}
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("ApiOptimizeRequest", "ApiContestRequest", "BacktestRequest"):
+        assert schema[name]["properties"]["series"]["default"] == "cup", name
+    assert schema["Series"]["enum"] == ["cup", "nxs", "truck"]

@@ -38,9 +38,11 @@ def wait_for_downloads(at: AppTest) -> None:
             return
 
 
-def load_salary_slate(at: AppTest, file: str = "dk_2026-04-12_race08_bristol.csv") -> None:
+def load_salary_slate(at: AppTest, file: str = "dk_2026-04-12_race08_bristol.csv", series: str = "cup") -> None:
+    if series != "cup":
+        at.get("button_group")[0].set_value(series).run()
     at.radio(key="source").set_value("Shipped salary slate").run()
-    at.selectbox(key="pick_salary").set_value(file).run()
+    at.selectbox(key=f"pick_salary_{series}").set_value(file).run()
     at.button[0].click().run()
     assert not at.exception and at.success
 
@@ -89,7 +91,7 @@ def test_slate_page_loads_races_and_validates_edits():
     at.selectbox(key="pick_season").set_value(2024).run()
     at.selectbox(key="pick_race").set_value("2024-30").run()
     at.button[0].click().run()
-    assert "Loaded 30" in at.success[0].value
+    assert "Loaded Cup race 30" in at.success[0].value
     editor = at.session_state["slate"]
     assert editor.slate_id == "2024-30" and editor.drivers[0].start_position == 1
     # a bad edit (through the engine the page calls) is named and leaves the slate as it was
@@ -200,6 +202,24 @@ def test_contest_page_runs_a_contest_to_completion():
     assert [m.label for m in at.metric][:3] == ["Expected profit", "ROI", "Any cash"]
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download DraftKings upload CSV" in labels and "Download contest (JSON)" in labels
+
+
+def test_series_selector_loads_an_nxs_slate_and_every_page_shows_it():
+    at = new_app()
+    load_salary_slate(at, "dk_2026-04-11_nxs_bristol.csv", "nxs")
+    s = at.session_state["slate"]
+    assert s.series.value == "nxs" and s.race_name == "Suburban Propane 300"
+    assert any("NXS" in m.value for m in at.markdown if hasattr(m, "value")) or any("NXS" in h.value for h in at.subheader)
+    for page in ("pages/constraints.py", "pages/optimize.py", "pages/contest.py"):
+        at.switch_page(page).run()
+        assert not at.exception and any("**NXS** · O'Reilly Auto Parts Series" in c.value for c in at.caption), page
+    at.switch_page("pages/slate.py").run()
+    at.get("button_group")[0].set_value("truck").run()
+    at.radio(key="source").set_value("Shipped race").run()
+    at.selectbox(key="pick_season").set_value(2025).run()
+    at.selectbox(key="pick_race").set_value("2025-6").run()
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["slate"].series.value == "truck"
 
 
 def test_calibration_state_in_query_params():

@@ -3,6 +3,7 @@ it; no look-ahead anywhere; the shipped report and the optimize responses' calib
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_report_keys_and_rolling_origin(road_2025, fits_dir):
     assert r["baselines"]["uniform"]["crps"] > r["model"]["crps"] > 0
     assert len(r["pit_histogram"]) == 10 and abs(sum(r["pit_histogram"]) - 1) < 1e-9
     st = r["settings"]
-    assert st["rolling_origin"] and st["fits"]["2025"]["fit_seasons"] == [2015, 2024] and st["method_hash"] == FitSettings().method_hash
+    assert st["rolling_origin"] and st["fits"]["2025"]["fit_seasons"] == [2015, 2024] and st["method_hash"] == FitSettings().for_series("cup").method_hash
     assert len(list((fits_dir / "fits").glob(f"{st['method_hash']}-2015-2024-*.json"))) == 1  # fitted once, cached
     json.dumps(r)
 
@@ -78,8 +79,7 @@ def _scramble_from(history: History, rid: str) -> History:
     prac = history.practice.copy()
     after = (prac["season"] > season) | ((prac["season"] == season) & (prac["race"] > race))  # the race's own practice is pre-race
     prac.loc[after, "best_lap_rank"] = rng.permutation(prac.loc[after, "best_lap_rank"].to_numpy(copy=True))
-    return History(res, history.index, loop, history.tracks, history.names, practice=prac, schedule=history.schedule,
-                   aliases=history.aliases, driver_ids=history.driver_ids)
+    return replace(history, results=res, loop=loop, practice=prac, shared={})
 
 
 @pytest.mark.parametrize("rid", ["2024-6", "2025-20", "2025-36"])
@@ -101,7 +101,7 @@ def test_practice_of_the_race_is_used_when_the_model_has_it(history, fits_dir):
     mine = prac["race_id"] == rid
     prac.loc[mine, "best_lap_rank"] = prac.loc[mine, "best_lap_rank"].to_numpy()[::-1]
     prac.loc[mine, ["avg5_rank", "avg10_rank"]] = np.nan
-    h2 = History(history.results, history.index, history.loop, history.tracks, history.names, practice=prac)
+    h2 = replace(history, practice=prac, shared={})
     assert not np.array_equal(forecast_race(rid, history, model, 500, 7).counts, forecast_race(rid, h2, model, 500, 7).counts)
 
 

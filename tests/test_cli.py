@@ -44,6 +44,8 @@ def test_progress_bar_on_a_terminal_ends_at_100():
 
 def test_data_check_json():
     out = run("data", "check", "--json")
+    assert set(json.loads(out.stdout)) == {"cup", "nxs", "truck"}
+    out = run("data", "check", "--series", "cup", "--json")
     assert out.returncode == 0
     report = json.loads(out.stdout)
     assert report["seasons"] == "2015-2025" and report["rows"]["results"] == 15341 and report["failures"] == []

@@ -6,7 +6,9 @@ import pytest
 
 from engine.core.contracts import Rule
 from engine.core.paths import DATA_DIR
+from engine.core.series import SERIES
 from engine.core.settings import Settings
+from engine.data.history import History
 from engine.data.slates import build_slate, shipped_salary_slate
 from engine.dfs.constraints import ConstraintCompiler
 from engine.dfs.ontology import OntologyUnavailable, open_with_fallback
@@ -15,8 +17,8 @@ from engine.dfs.ontology.model import build_ontology, default_rules
 
 
 @pytest.fixture(scope="session")
-def built(history):
-    return build_ontology(history, default_rules(DATA_DIR))
+def built():
+    return build_ontology([History.load(state_dir=False, series=s) for s in SERIES], default_rules(DATA_DIR))
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,8 @@ def repo(request, built, tmp_path):
 def test_read_back_equal_facts(repo, built):
     assert repo.read_all().differences(built) == []
     counts = repo.read_all().counts()
-    assert counts["finished"] == 15341 and counts["races"] == 396 and counts["rules"] == 1
+    assert counts["finished"] == 15341 + 14055 + 8641 and counts["races"] == 396 + 363 + 254 and counts["rules"] == 1
+    assert counts["series"] == 3 and repo.read_all().races.groupby("series").size().to_dict() == {"cup": 396, "nxs": 363, "truck": 254}
 
 
 def test_resync_is_idempotent(repo, built):
@@ -61,9 +64,9 @@ def test_resync_is_idempotent(repo, built):
         records, _, _ = repo._run("MATCH (n) RETURN count(n) AS nodes")
         rels, _, _ = repo._run("MATCH ()-[r]->() RETURN count(r) AS rels")
         c = built.counts()
-        nodes = sum(c[k] for k in ("drivers", "teams", "manufacturers", "tracks", "track_types", "races", "sites", "rules"))
+        nodes = sum(c[k] for k in ("series", "drivers", "teams", "manufacturers", "tracks", "track_types", "races", "sites", "rules"))
         assert records[0]["nodes"] == nodes
-        edges = sum(c[k] for k in ("drives_for", "runs", "at", "is_type", "finished")) + 1  # + the rule's APPLIES_TO
+        edges = sum(c[k] for k in ("drives_for", "runs", "at", "is_type", "finished")) + c["races"] + 1  # + IN_SERIES, the rule's APPLIES_TO
         assert rels[0]["rels"] == edges
 
 
@@ -82,6 +85,14 @@ def test_slate_facts_in_one_round_trip(repo):
     assert repo.slate_facts(ids, "atlanta", 2021, "fd").track_type == "intermediate"
     assert repo.slate_facts(ids, "atlanta", 2026, "fd").site == {"roster_size": 5, "salary_cap": 50000}
     assert repo.slate_facts(["kyle-larson"], "atlanta", 2016, "dk").drivers["kyle-larson"]["team"] == "Chip Ganassi Racing"
+
+
+def test_one_driver_in_every_series_with_each_series_team(repo):
+    """Driver ids are shared across the series; teams and makes are per series (a Cup driver's NXS team is his NXS one)."""
+    teams = {s: repo.slate_facts(["connor-zilisch"], "bristol", 2025, "dk", s).drivers["connor-zilisch"]["team"] for s in SERIES}
+    assert teams == {"cup": "Trackhouse Racing", "nxs": "JR Motorsports", "truck": "Spire Motorsports"}
+    races = repo.read_all().races
+    assert {"2025-9", "nxs:2025-9", "truck:2025-9"} <= set(races["race_id"])
 
 
 def test_rules_round_trip(repo, built):

@@ -1,10 +1,13 @@
-import engine.data.slates as slates
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+import engine.data.slates as slates
 from engine.core.paths import DATA_DIR
+from engine.data.form import derive_driver_params
 from engine.data.history import History
-from engine.data.slates import build_slate, derive_driver_params
+from engine.data.slates import build_slate
 
 
 def test_real_grid_and_bounds(history):
@@ -46,8 +49,16 @@ def _scramble_from(history: History, season: int, race: int, seed: int = 0) -> H
     prac = history.practice.copy()  # the race's own practice is pre-race information; later races' is scrambled
     pmask = (prac["season"] > season) | ((prac["season"] == season) & (prac["race"] > race))
     prac.loc[pmask, "best_lap_rank"] = rng.permutation(prac.loc[pmask, "best_lap_rank"].to_numpy(copy=True))
-    return History(res, idx, loop, history.tracks, history.names, practice=prac, schedule=history.schedule,
-                   aliases=history.aliases, driver_ids=history.driver_ids)
+    # the other series' races from the race's date on are scrambled too: a driver new to the Cup borrows only earlier form
+    day = history.index.loc[(history.index["season"] == season) & (history.index["race"] == race), "date"].iloc[0]
+    others = {}
+    for code, other in history.other_series().items():
+        ores = other.results.copy()
+        late = ores["race_id"].isin(other.index.loc[other.index["date"] >= day, "race_id"])
+        ores.loc[late, "finish"] = rng.permutation(ores.loc[late, "finish"].to_numpy())
+        ores.loc[late, "rating"] = rng.random(int(late.sum())) * 150
+        others[code] = replace(other, results=ores, shared={})
+    return replace(history, results=res, index=idx, loop=loop, practice=prac, shared={"others": others})
 
 
 @pytest.mark.parametrize("rid", ["2016-5", "2019-1", "2022-10", "2024-30"])
@@ -77,8 +88,10 @@ def test_newcomer_defaults(history):
 
 
 def test_derivation_is_documented():
-    doc = slates.__doc__
-    for word in ("skill", "shadow_risk", "aggression", "laps-led bounds", "race length", "half-life"):
+    import engine.data.form as form
+
+    doc = form.__doc__ + slates.__doc__
+    for word in ("skill", "shadow_risk", "aggression", "laps-led bounds", "race length", "half-life", "another series"):
         assert word in doc
 
 

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from engine.core.series import Series
+
 MAX_SCENARIOS = 1_000_000
 MIN_SCENARIOS = 10
 MAX_FIELD = 43  # cars that start a Cup race (43 before 2016, 40 since, 41 at the Daytona 500 from 2025)
@@ -101,7 +103,7 @@ class DriverConstraintsRequest(Contract):
     qualifying_rank: int | None = Field(default=None, ge=1, le=MAX_POOL, description="rank by qualifying speed (1 = fastest)")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DriverConstraintsRequest":
+    def _consistent(self) -> DriverConstraintsRequest:
         if self.max_laps_led is not None and self.min_laps_led > self.max_laps_led:
             raise ValueError(f"min_laps_led {self.min_laps_led} is above max_laps_led {self.max_laps_led}")
         if self.min_exposure > self.max_exposure:
@@ -122,9 +124,11 @@ class OptimizeRequest(Contract):
     salary_cap: int = Field(default=50_000, gt=0, le=MAX_CAP)
     random_seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     site: Site = Site.DK
+    series: Series = Field(default=Series.CUP, description="the series of the race: cup (default), nxs (O'Reilly Auto Parts "
+                           "Series) or truck (Craftsman Truck Series); it picks the history, the model and the tracks")
 
     @model_validator(mode="after")
-    def _drivers_consistent(self) -> "OptimizeRequest":
+    def _drivers_consistent(self) -> OptimizeRequest:
         seen: dict[str, int] = {}
         for i, d in enumerate(self.drivers):
             if d.driver_id in seen:
@@ -217,6 +221,7 @@ class OptimizeResponse(Contract):
     run_id: str
     status: RunState
     constraint_spec_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    series: Series = Field(default=Series.CUP, description="the series of the slate (its history and model)")
     lineups: list[PortfolioLineup] = Field(default_factory=list, description="every lineup, highest mean first")
     exposures: list[DriverExposure] = Field(default_factory=list, description="drivers in at least one lineup, most used first")
     optimal_pct: list[OptimalShare] | None = Field(default=None, description="with optimal_pct: true in the request")
@@ -245,14 +250,15 @@ class RuleKind(str, Enum):
 class Rule(Contract):
     """A strategy rule, shared through the ontology or written by the analyst.
 
-    Scope (APPLIES_TO): a rule applies to a slate when its ``track_type`` and ``site`` (when
-    set) match; ``team`` / ``manufacturer`` / ``drivers`` say whom it is about.
+    Scope (APPLIES_TO): a rule applies to a slate when its ``series``, ``track_type`` and
+    ``site`` (when set) match; ``team`` / ``manufacturer`` / ``drivers`` say whom it is about.
     """
 
     rule_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     description: str = ""
     kind: RuleKind
     enabled: bool = True
+    series: Series | None = None
     track_type: str | None = None
     site: Site | None = None
     team: str | None = None
@@ -264,7 +270,7 @@ class Rule(Contract):
     max: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _params(self) -> "Rule":
+    def _params(self) -> Rule:
         need = {
             RuleKind.MIN_STARTING_BEHIND: ("k", "position"),
             RuleKind.MAX_PER_TEAM: ("k",),
@@ -286,11 +292,12 @@ class Rule(Contract):
             raise ValueError(f"rule {self.rule_id!r}: exposure is a fraction of lineups (0 to 1)")
         return self
 
-    def applies(self, track_type: str | None, site: "Site | str | None") -> bool:
+    def applies(self, track_type: str | None, site: Site | str | None, series: Series | str | None = None) -> bool:
         site_v = getattr(site, "value", site)
+        series_v = getattr(series, "value", series) or "cup"
         return self.enabled and (self.track_type is None or self.track_type == track_type) and (
             self.site is None or self.site.value == site_v
-        )
+        ) and (self.series is None or self.series.value == series_v)
 
 
 class SlateDriver(DriverConstraintsRequest):
@@ -303,6 +310,8 @@ class SlateDriver(DriverConstraintsRequest):
     site_name: str | None = Field(default=None, description="the driver's spelling on the salary site")
     matched: bool = True
     history_races: int = 0
+    skill_from: Series | None = Field(default=None, description="a driver new to the slate's series: the series whose races "
+                                      "his skill was taken from (None: the newcomer prior, or his own history)")
     estimated: list[str] = Field(default_factory=list)
 
 
@@ -314,6 +323,7 @@ class Slate(Contract):
     site's cap."""
 
     slate_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
+    series: Series = Field(default=Series.CUP, description="cup, nxs (O'Reilly Auto Parts Series) or truck")
     site: Site | None = None
     season: int | None = Field(default=None, ge=1949, le=2100)
     race: int | None = Field(default=None, ge=1, le=60)
@@ -329,7 +339,7 @@ class Slate(Contract):
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Slate":
+    def _unique_ids(self) -> Slate:
         seen: set[str] = set()
         for d in self.drivers:
             if d.driver_id in seen:

@@ -13,7 +13,7 @@ from engine.data.history import History, race_id, salary_files
 
 
 def race_failures(results: pd.DataFrame, index: pd.DataFrame, loop: pd.DataFrame, race_ids=None,
-                  progress: Callable[[float], None] | None = None, data_dir: Path = DATA_DIR) -> list[str]:
+                  progress: Callable[[float], None] | None = None, data_dir: Path = DATA_DIR, series: str = "cup") -> list[str]:
     """Integrity failures of races (all, or ``race_ids``), one line each naming the race.
 
     Checked: Finish and Start are permutations of 1..N; laps led sum to the race laps except in
@@ -42,7 +42,7 @@ def race_failures(results: pd.DataFrame, index: pd.DataFrame, loop: pd.DataFrame
         neg = res[res[col] < 0]
         for rid, g in neg.groupby("race_id"):
             failures.append(f"race {rid}: {what} below 0 for {', '.join(f'{d} ({v})' for d, v in zip(g['driver'], g[col]))}")
-    known = known_exceptions(data_dir)
+    known = known_exceptions(data_dir, series)
     led = res.groupby("race_id")["led"].sum()
     most = res.groupby("race_id")["led"].max()
     laps = idx.set_index("race_id")["race_laps"]
@@ -77,18 +77,20 @@ def laps_led_slips(results: pd.DataFrame, index: pd.DataFrame) -> list[str]:
     return [f"{rid} ({int(d):+d})" for rid, d in off.items() if 0 < abs(d) <= LAPS_LED_SLIP]
 
 
-def known_exceptions(data_dir: Path = DATA_DIR) -> set[str]:
-    """Races whose shipped laps led do not sum to the race laps, as in the source."""
+def known_exceptions(data_dir: Path = DATA_DIR, series: str = "cup") -> set[str]:
+    """Races of a series whose shipped laps led do not sum to the race laps, as in the source."""
     exceptions = pd.read_csv(data_dir / "known_exceptions.csv")
-    return set(exceptions.loc[exceptions["check"] == "laps_led_sum", "race_id"])
+    mine = exceptions["series"].fillna("cup").eq(series) if "series" in exceptions else series == "cup"
+    return set(exceptions.loc[(exceptions["check"] == "laps_led_sum") & mine, "race_id"])
 
 
 def integrity_report(history: History, progress: Callable[[float], None] | None = None) -> tuple[dict[str, object], list[str]]:
     """Coverage of the data and a list of integrity failures (empty when all is well): see
     ``race_failures`` for what is checked."""
     res, idx, loop = history.results, history.index, history.loop
-    failures = race_failures(res, idx, loop, progress=progress)
+    failures = race_failures(res, idx, loop, progress=progress, series=history.series)
     coverage = {
+        "series": history.series,
         "seasons": f"{min(history.seasons)}-{max(history.seasons)}",
         "races": int(idx.shape[0]),
         "races_per_season": {int(k): int(v) for k, v in idx.groupby("season").size().items()},
@@ -98,11 +100,11 @@ def integrity_report(history: History, progress: Callable[[float], None] | None 
             "loop": int(len(loop)),
             "practice": int(len(history.practice)),
             "tracks": int(len(history.tracks)),
-            "salary_files": len(salary_files()),
+            "salary_files": len(salary_files(series=history.series)),
         },
         "loop_seasons": f"{int(loop['season'].min())}-{int(loop['season'].max())}" if len(loop) else "none",
         "drivers": int(res["driver_id"].nunique()),
-        "known_exceptions": sorted(known_exceptions()),
+        "known_exceptions": sorted(known_exceptions(series=history.series)),
         "laps_led_slips": laps_led_slips(res, idx),
         "practice_races": int(history.practice["race_id"].nunique()),
         "added_races": len(history.added),

@@ -32,7 +32,7 @@ def field_of(slate: Slate, explicit: int | None = None) -> int:
     if limit is None:
         from engine.data.history import race_field_size
 
-        limit, _ = race_field_size(slate.season, slate.track_id, slate.race, slate.race_name)
+        limit, _ = race_field_size(slate.season, slate.track_id, slate.race, slate.race_name, series=slate.series.value)
     return min(n_racing, int(limit))
 
 

@@ -23,6 +23,14 @@ import pandas as pd
 
 from engine.core.names import NameIndex, driver_slug
 from engine.core.paths import DATA_DIR
+from engine.core.series import (
+    CROSS_SERIES,
+    SERIES,
+    SHORT_NAMES,
+    check_series,
+    series_data_dir,
+    series_state_dir,
+)
 
 TRACK_TYPES = (
     "superspeedway",
@@ -309,24 +317,42 @@ class History:
     aliases: pd.DataFrame | None = field(default=None, repr=False)  # track spellings -> track id
     driver_ids: pd.DataFrame | None = field(default=None, repr=False)  # NASCAR driver id -> driver
     added: tuple[str, ...] = ()  # race ids from the store
+    series: str = "cup"
+    cross_series: bool = True  # drivers without a race in this series take a skill from another series (slates.derive_driver_params)
+    sources: tuple[Path, Path | None] | None = field(default=None, repr=False)  # (data_dir, state_dir) it was loaded from
+    shared: dict = field(default_factory=dict, repr=False, compare=False)  # kept by before(): the other series, loaded once
+
+    @property
+    def label(self) -> str:
+        """The series' short name (Cup, NXS, Truck), for messages."""
+        return SHORT_NAMES[self.series]
 
     @classmethod
-    def load(cls, data_dir: Path = DATA_DIR, state_dir: Path | str | None = None) -> "History":
-        """Shipped data (``data_dir``) plus the store of added races (``state_dir``, default the
-        PITWALL_STATE_DIR setting; ``False``-y paths that do not exist add nothing)."""
+    def load(cls, data_dir: Path = DATA_DIR, state_dir: Path | str | None = None, series: str = "cup") -> "History":
+        """A series' shipped data (``data_dir`` for the Cup, ``data_dir/series/<code>`` for the
+        others) plus the store of races added to it (the series' part of ``state_dir``, default
+        the PITWALL_STATE_DIR setting; ``False``-y paths that do not exist add nothing). Track
+        ids, name aliases and NASCAR driver ids are shared by the series (``data_dir``), and
+        drivers are named alike in every series: the name index holds all three series' drivers."""
         from engine.data.store import SeasonStore
 
+        series = check_series(series)
         if state_dir is None:
             from engine.core.settings import get_settings
 
             state_dir = get_settings().state_dir
-        shipped = {t: pd.read_parquet(data_dir / f"{'race_index' if t == 'index' else t}.parquet") for t in TABLES
-                   if (data_dir / f"{'race_index' if t == 'index' else t}.parquet").exists()}
+        data_dir = Path(data_dir)
+        own = series_data_dir(series, data_dir)
+        if not (own / "results.parquet").exists():
+            raise DataError(f"no shipped {SHORT_NAMES[series]} history: {own / 'results.parquet'} is missing")
+        shipped = {t: pd.read_parquet(own / f"{'race_index' if t == 'index' else t}.parquet") for t in TABLES
+                   if (own / f"{'race_index' if t == 'index' else t}.parquet").exists()}
         shipped.setdefault("practice", empty_practice())
-        tracks = load_tracks(data_dir)
+        tracks = load_tracks(own)
         aliases = load_track_ids(data_dir)
         ids = pd.read_parquet(data_dir / "nascar_driver_ids.parquet")
-        store = SeasonStore(state_dir).read()
+        state = series_state_dir(state_dir, series)
+        store = SeasonStore(state).read()
         added: tuple[str, ...] = ()
         if store is not None:
             added = tuple(store.index["race_id"])
@@ -343,9 +369,33 @@ class History:
         index = shipped["index"].sort_values(["season", "race"]).reset_index(drop=True)
         loop = shipped["loop"].sort_values(["season", "race", "driver"]).reset_index(drop=True)
         practice = shipped["practice"].sort_values(["season", "race", "driver"]).reset_index(drop=True)
-        names = NameIndex(sorted(set(results["driver"])), load_name_aliases(data_dir))
+        aliases_by_name = load_name_aliases(data_dir)
+        everyone = set(results["driver"]) | other_series_drivers(data_dir, series)
+        names = NameIndex(sorted(everyone - set(aliases_by_name)), aliases_by_name)
         return cls(results=results, index=index, loop=loop, tracks=tracks, names=names, practice=practice,
-                   schedule=load_schedule(data_dir), aliases=aliases, driver_ids=ids, added=added)
+                   schedule=load_schedule(own), aliases=aliases, driver_ids=ids, added=added, series=series,
+                   cross_series=CROSS_SERIES[series],
+                   sources=(data_dir, Path(state_dir) if state_dir else None))
+
+    def other_series(self) -> dict[str, "History"]:
+        """The other series' histories (shipped and added), loaded once per loaded history
+        (``before`` keeps them: restrict them by date where no look-ahead is allowed)."""
+        if "others" not in self.shared:
+            if self.sources is None:
+                self.shared["others"] = {}
+            else:
+                data_dir, state_dir = self.sources
+                self.shared["others"] = {s: History.load(data_dir, state_dir or False, series=s) for s in SERIES if s != self.series
+                                         and (series_data_dir(s, data_dir) / "results.parquet").exists()}
+        return self.shared["others"]
+
+    def before_date(self, day) -> "History":
+        """Only the races run before ``day``."""
+        later = self.index[self.index["date"] >= pd.Timestamp(day)]
+        if not len(later):
+            return self
+        first = later.iloc[0]
+        return self.before(int(first["season"]), int(first["race"]))
 
     def before(self, season: int, race: int) -> "History":
         """History restricted to races strictly before (season, race): nothing of the race or later."""
@@ -403,15 +453,25 @@ class History:
         """A short hash of every race's data (results, index, loop, practice): what a fit depends on."""
         import hashlib
 
-        h = hashlib.sha256()
+        h = hashlib.sha256(f"{self.series};cross={self.cross_series};".encode())
         for df in (self.results, self.index, self.loop, self.practice):
             h.update(pd.util.hash_pandas_object(df.reset_index(drop=True), index=False).to_numpy().tobytes())
             h.update(",".join(map(str, df.columns)).encode())
         return h.hexdigest()[:16]
 
 
+def other_series_drivers(data_dir: Path, series: str) -> set[str]:
+    """The drivers of the other series' shipped results (one naming across the series)."""
+    out: set[str] = set()
+    for s in SERIES:
+        path = series_data_dir(s, data_dir) / "results.parquet"
+        if s != series and path.exists():
+            out |= set(pd.read_parquet(path, columns=["driver"])["driver"])
+    return out
+
+
 def load_schedule(data_dir: Path = DATA_DIR) -> pd.DataFrame | None:
-    """The published Cup schedules (data/schedule.csv): season, race, date, track, track_id, race name."""
+    """A series' published schedules (schedule.csv in its data folder): season, race, date, track, track_id, race name."""
     path = data_dir / "schedule.csv"
     if not path.exists():
         return None
@@ -420,9 +480,11 @@ def load_schedule(data_dir: Path = DATA_DIR) -> pd.DataFrame | None:
     return df
 
 
-def load_tracks(data_dir: Path = DATA_DIR) -> pd.DataFrame:
-    """One row per track: id, name, length, surface, current track type and analyst priors."""
-    return pd.read_parquet(data_dir / "tracks.parquet")
+def load_tracks(data_dir: Path = DATA_DIR, series: str | None = None) -> pd.DataFrame:
+    """One row per track of a series (``data_dir`` is its data folder, or the top one with
+    ``series``): id, name, length, surface, current track type and analyst priors."""
+    folder = series_data_dir(series, data_dir) if series is not None else data_dir
+    return pd.read_parquet(folder / "tracks.parquet")
 
 
 def load_dk_points_reference(data_dir: Path = DATA_DIR) -> pd.DataFrame:
@@ -431,15 +493,17 @@ def load_dk_points_reference(data_dir: Path = DATA_DIR) -> pd.DataFrame:
 
 
 def race_field_size(season: int | None, track_id: str | None = None, race: int | None = None,
-                    race_name: str | None = None, data_dir: Path = DATA_DIR) -> tuple[int, str]:
-    """The most cars that start a Cup race (data/field_sizes.csv) and the rule that says so.
+                    race_name: str | None = None, data_dir: Path = DATA_DIR, series: str = "cup") -> tuple[int, str]:
+    """The most cars that start a race of a series (data/field_sizes.csv) and the rule that says so.
 
-    The most specific matching row wins: a row naming a track applies when the track matches
-    and either the race number or the race name (case-insensitive substring) does. Without a
-    season, the current rules (the latest season listed) apply."""
-    rules = pd.read_csv(data_dir / "field_sizes.csv", dtype={"track_id": str, "race_name": str})
+    The most specific matching row of the series wins: a row naming a track applies when the
+    track matches and either the race number or the race name (case-insensitive substring) does,
+    and beats a row without one; among those, the narrowest season range wins. Without a season,
+    the current rules (the latest season listed) apply."""
+    rules = pd.read_csv(data_dir / "field_sizes.csv", dtype={"track_id": str, "race_name": str, "series": str})
+    rules = rules[rules["series"].fillna("cup") == series]
     year = season if season is not None else int(rules["from_season"].max())
-    best: tuple[int, int, str] | None = None
+    best: tuple[tuple[int, float], int, str] | None = None
     for r in rules.itertuples():
         if (not pd.isna(r.from_season) and year < r.from_season) or (not pd.isna(r.to_season) and year > r.to_season):
             continue
@@ -450,16 +514,22 @@ def race_field_size(season: int | None, track_id: str | None = None, race: int |
             if track_id != r.track_id or not (named or numbered):
                 continue
             specific = 1
-        if best is None or specific > best[0]:
-            best = (specific, int(r.field_size), str(r.source))
+        span = (r.to_season if not pd.isna(r.to_season) else 1e9) - (r.from_season if not pd.isna(r.from_season) else -1e9)
+        rank = (specific, -float(span))
+        if best is None or rank > best[0]:
+            best = (rank, int(r.field_size), str(r.source))
     if best is None:
-        raise DataError(f"data/field_sizes.csv has no rule for season {year}")
+        raise DataError(f"data/field_sizes.csv has no {series} rule for season {year}")
     return best[1], best[2]
 
 
-def salary_files(data_dir: Path = DATA_DIR) -> list[Path]:
-    """The shipped real salary files (DraftKings and FanDuel, 2026)."""
-    return sorted(p for p in (data_dir / "salaries").glob("*.csv") if p.name != "manifest.csv")
+def salary_files(data_dir: Path = DATA_DIR, series: str | None = None) -> list[Path]:
+    """The shipped real salary files (DraftKings and FanDuel, 2026), of one series when given."""
+    files = sorted(p for p in (data_dir / "salaries").glob("*.csv") if p.name != "manifest.csv")
+    if series is None:
+        return files
+    of = salary_manifest(data_dir)["series"].fillna("cup")
+    return [p for p in files if of.get(p.name, "cup") == series]
 
 
 def salary_manifest(data_dir: Path = DATA_DIR) -> pd.DataFrame:

@@ -5,29 +5,9 @@ numbers of that race (facts known before the green flag) and per-driver defaults
 from races strictly before it (``History.before``). For a salary file the defaults come from
 every race before the slate's date, and the missing grid is flagged.
 
-How each default is derived (driver d, the target race T, history H = races before T):
-
-* window: d's races among the last ``WINDOW`` = 108 Cup races of H (three seasons), each
-  weighted w = 0.5 ** (age / ``HALF_LIFE``), age counted in Cup races back from the last race
-  of H (half-life 36 races, one season: chosen by the 2022-2024 rolling-origin backtest over 18 and 54);
-* performance in a race d finished running: p = (1 - w_r) (1 - (finish - 1) / (field - 1))
-  + w_r rating_pct, the mean of the finishing percentile and the percentile of d's NASCAR
-  driver rating in that race (w_r = RATING_WEIGHT = 0.5; the rating also counts running
-  position, laps led and fastest laps, so it is a less noisy measure of pace);
-* skill: first ``s_all`` = (sum w p + K_SKILL m0) / (sum w + K_SKILL) over running finishes,
-  with m0 the mean finishing percentile of drivers' first three Cup starts in H (the newcomer prior) and
-  K_SKILL = 2; then the same at T's track type, shrunk towards s_all:
-  skill = (sum_type w p + K_TYPE s_all) / (sum_type w + K_TYPE), K_TYPE = 3;
-* shadow_risk: the driver's own DNF rate, (sum w dnf + K_DNF q) / (sum w + K_DNF) with q the
-  DNF rate of all drivers in the window and K_DNF = 10;
-* aggression: the mean of two percentile ranks within the slate's field: the driver's spread
-  (weighted RMS of p - skill over running finishes, shrunk like skill) and the driver's
-  accident rate (status "accident", shrunk like shadow_risk); 0.5 without history;
-* laps-led bounds: 0 and the race length (no conditioning);
-* race length: the scheduled laps when the source has them (2022 on; a pre-race fact), else
-  the most common laps of the last four races at the track in H.
-
-Drivers without history get the newcomer prior, and their values are listed in ``estimated``.
+The defaults come from engine.data.form (how each is derived is said there); race length: the
+scheduled laps when the source has them (2022 on; a pre-race fact), else the most common laps
+of the last four races at the track in the history.
 """
 
 from __future__ import annotations
@@ -40,85 +20,16 @@ import pandas as pd
 from engine.core.contracts import PitStrategy, Site, Slate, SlateDriver
 from engine.core.names import driver_slug
 from engine.core.paths import DATA_DIR
-from engine.data.history import TRACK_TYPES, DataError, History, parse_race_id, race_field_size, salary_manifest
+from engine.data.form import DERIVED, borrowed_note, derive_driver_params
+from engine.data.history import (
+    TRACK_TYPES,
+    DataError,
+    History,
+    parse_race_id,
+    race_field_size,
+    salary_manifest,
+)
 from engine.data.salaries import SalaryFile, read_salary_file
-
-WINDOW = 108
-HALF_LIFE = 36.0
-K_SKILL = 2.0
-K_TYPE = 3.0
-K_DNF = 10.0
-RATING_WEIGHT = 0.5
-DERIVED = ("skill", "aggression", "shadow_risk")
-
-
-def newcomer_prior(hist: History) -> float:
-    """m0: the mean finishing percentile of drivers' first three Cup starts in ``hist``."""
-    first = hist.results.sort_values(["season", "race"]).groupby("driver_id").head(3)
-    first_field = hist.results.groupby("race_id")["finish"].transform("size").loc[first.index]
-    return float(np.mean(1.0 - (first["finish"] - 1) / (first_field - 1)))
-
-
-def derive_driver_params(hist: History, driver_ids: list[str], track_type: str | None) -> pd.DataFrame:
-    """Per-driver defaults (skill, aggression, shadow_risk, history_races) from ``hist`` only.
-
-    Returns one row per requested driver id, indexed by driver_id (see the module docstring)."""
-    idx = hist.index
-    out = pd.DataFrame(index=pd.Index(driver_ids, name="driver_id"))
-    if idx.empty:
-        out["skill"], out["shadow_risk"], out["aggression"], out["history_races"] = 0.25, 0.1, 0.5, 0
-        return out
-    ordinal = pd.Series(np.arange(len(idx)), index=pd.MultiIndex.from_frame(idx[["season", "race"]]))
-    res = hist.results
-    res = res.assign(ordinal=ordinal.reindex(pd.MultiIndex.from_frame(res[["season", "race"]])).to_numpy())
-    last = len(idx) - 1
-    res = res[res["ordinal"] > last - WINDOW]
-    field = res.groupby("race_id")["finish"].transform("size")
-    res = res.assign(
-        w=0.5 ** ((last - res["ordinal"]) / HALF_LIFE),
-        p=(1 - RATING_WEIGHT) * (1.0 - (res["finish"] - 1) / (field - 1).clip(lower=1))
-        + RATING_WEIGHT * res.groupby("race_id")["rating"].rank(pct=True, method="average").fillna(0.5).to_numpy(),
-        dnf=(~res["running"]).astype(float),
-        acc=res["status"].eq("accident").astype(float),
-    )
-    types = idx.set_index("race_id")["track_type"]
-    res["track_type"] = types.reindex(res["race_id"]).to_numpy()
-
-    m0 = newcomer_prior(hist)
-    q_dnf = float(np.average(res["dnf"], weights=res["w"]))
-    q_acc = float(np.average(res["acc"], weights=res["w"]))
-
-    mine = res[res["driver_id"].isin(driver_ids)].assign(
-        wp=lambda d: d["w"] * d["p"], wdnf=lambda d: d["w"] * d["dnf"], wacc=lambda d: d["w"] * d["acc"]
-    )
-    zero = pd.Series(0.0, index=driver_ids)
-    run = mine[mine["running"]]
-    sums = run.groupby("driver_id")[["w", "wp"]].sum().reindex(driver_ids).fillna(0.0)
-    s_all = (sums["wp"] + K_SKILL * m0) / (sums["w"] + K_SKILL)
-    typ = run[run["track_type"] == track_type].groupby("driver_id")[["w", "wp"]].sum()
-    typ = typ.reindex(driver_ids).fillna(0.0) if len(typ) else pd.DataFrame({"w": zero, "wp": zero})
-    skill = (typ["wp"] + K_TYPE * s_all) / (typ["w"] + K_TYPE)
-
-    all_sums = mine.groupby("driver_id")[["w", "wdnf", "wacc"]].sum().reindex(driver_ids).fillna(0.0)
-    shadow = (all_sums["wdnf"] + K_DNF * q_dnf) / (all_sums["w"] + K_DNF)
-    acc = (all_sums["wacc"] + K_DNF * q_acc) / (all_sums["w"] + K_DNF)
-
-    r2 = (run["p"] - s_all.reindex(run["driver_id"]).to_numpy()) ** 2
-    league_spread = float(np.sqrt(np.average(r2, weights=run["w"]))) if len(run) else 0.25
-    wr2 = (run["w"] * r2).groupby(run["driver_id"]).sum().reindex(driver_ids).fillna(0.0)
-    spread = np.sqrt((wr2 + K_SKILL * league_spread**2) / (sums["w"] + K_SKILL))
-    has = all_sums["w"] > 0
-    aggression = pd.Series(0.5, index=driver_ids)
-    if has.sum() > 1:
-        ranks = (spread[has].rank(pct=True) + acc[has].rank(pct=True)) / 2.0
-        lo, hi = ranks.min(), ranks.max()
-        aggression[has] = (ranks - lo) / (hi - lo) if hi > lo else 0.5
-
-    out["skill"] = skill.clip(0, 1).round(3)
-    out["aggression"] = aggression.clip(0, 1).round(3)
-    out["shadow_risk"] = shadow.clip(0, 1).round(3)
-    out["history_races"] = mine.groupby("driver_id").size().reindex(driver_ids).fillna(0).astype(int)
-    return out
 
 
 def race_length_before(hist: History, track_id: str | None, scheduled: int | None) -> tuple[int | None, str]:
@@ -158,7 +69,7 @@ def build_slate(rid: str, history: History) -> Slate:
     season, number = parse_race_id(rid)
     hist = history.before(season, number)
     grid = history.results[history.results["race_id"] == race["race_id"]].sort_values("start")
-    params = derive_driver_params(hist, grid["driver_id"].tolist(), race["track_type"])
+    params = derive_driver_params(hist, grid["driver_id"].tolist(), race["track_type"], until=race["date"])
     prac, qual = weekend_ranks(history, race["race_id"])
     length, how = race_length_before(hist, race["track_id"], race["sch_laps"])
     drivers = []
@@ -181,17 +92,19 @@ def build_slate(rid: str, history: History) -> Slate:
                 qualifying_rank=_rank(qual, row.driver_id),
                 pit_strategy=PitStrategy.STANDARD,
                 history_races=int(p["history_races"]),
+                skill_from=p["borrowed_from"] or None,
                 estimated=list(DERIVED) if p["history_races"] == 0 else [],
             )
         )
     notes = [f"race length {length} laps ({how})" if length else f"race length {how}", weekend_note(prac, qual),
              "a historical race has no salaries: it can be simulated and backtested; to build lineups enter salaries in "
              "the table or load a DraftKings / FanDuel salary file"]
-    newcomers = [d.name for d in drivers if d.history_races == 0]
-    if newcomers:
-        notes.append(f"no earlier Cup races for {', '.join(newcomers)}: newcomer defaults")
+    note = borrowed_note(hist, drivers, params)
+    if note:
+        notes.append(note)
     return Slate(
         slate_id=rid,
+        series=history.series,
         season=season,
         race=number,
         race_name=str(race["race_name"]),
@@ -288,7 +201,7 @@ def slate_from_salaries(
         notes.append("track unknown: choose the track (it sets the track type and race length)")
     matched: list[tuple[object, str | None]] = [(r, history.names.canonical(r.name)) for r in salaries.rows]
     ids = [driver_slug(c or r.name) for r, c in matched]
-    params = derive_driver_params(hist, ids, track_type)
+    params = derive_driver_params(hist, ids, track_type, until=date)
     race_row = None
     if number is not None:
         rows = history.index[(history.index["season"] == season) & (history.index["race"] == number)]
@@ -307,7 +220,8 @@ def slate_from_salaries(
         p = params.loc[did]
         if canonical is None:
             hint = history.names.suggest(row.name)
-            unmatched.append(f"{row.name} (line {row.line})" + (f": closest history names {', '.join(hint)}" if hint else ": no Cup history"))
+            unmatched.append(f"{row.name} (line {row.line})" + (f": closest history names {', '.join(hint)}" if hint
+                                                                  else ": no history in any series"))
         start = grid.get(did)
         out = bool(grid) and start is None
         if out:
@@ -331,6 +245,7 @@ def slate_from_salaries(
                 site_name=row.name,
                 matched=canonical is not None,
                 history_races=int(p["history_races"]),
+                skill_from=p["borrowed_from"] or None,
                 estimated=estimated,
             )
         )
@@ -349,10 +264,13 @@ def slate_from_salaries(
     else:
         notes.append(f"defaults from history through race {last_race}; starting grid missing (before qualifying): "
                      "enter it, or each simulated race draws one (the model's qualifying model)")
+    note = borrowed_note(hist, [d for d in drivers if d.matched], params)
+    if note:
+        notes.append(note)
     if unmatched:
-        notes.append(f"{len(unmatched)} driver(s) not matched to Cup history: {'; '.join(unmatched)}")
+        notes.append(f"{len(unmatched)} driver(s) not matched to any series' history (newcomer defaults): {'; '.join(unmatched)}")
     notes += list(salaries.notes)
-    field, rule = race_field_size(season, track_id, number, race_name or salaries.game_info)
+    field, rule = race_field_size(season, track_id, number, race_name or salaries.game_info, series=history.series)
     if grid:
         field = len(grid)  # the real starters; those not in the salary file run as anonymous field cars
     elif len(drivers) > field:
@@ -360,6 +278,7 @@ def slate_from_salaries(
                      "are drawn per simulated race until you mark the non-qualifiers out")
     return Slate(
         slate_id=slate_id or Path(salaries.source).stem,
+        series=history.series,
         site=salaries.site,
         season=season,
         race=number,
@@ -393,7 +312,7 @@ def check_race_date(text: str, history: History, need_history: bool = True) -> s
     dates = history.index["date"].dropna()
     first = dates.min().date()
     if need_history and day <= first:
-        raise DataError(f"date {raw}: no Cup history before it (the history starts {first})")
+        raise DataError(f"date {raw}: no {history.label} history before it (the history starts {first})")
     last = max(dates.max().date(), dt.date.today())
     if (day - last).days > MAX_DAYS_AHEAD:
         raise DataError(f"date {raw} is more than a year after today and the last race known ({last}): check the year")
@@ -422,12 +341,17 @@ def game_date(game_info: str | None) -> str | None:
     return f"{m[3]}-{m[1]}-{m[2]}" if m else None
 
 
-def shipped_salary_slate(file: str, history: History, data_dir: Path = DATA_DIR) -> Slate:
-    """The slate of a shipped 2026 salary file, with its race, date and track from the manifest."""
+def shipped_salary_slate(file: str, history: History | None = None, data_dir: Path = DATA_DIR) -> Slate:
+    """The slate of a shipped 2026 salary file, with its series, race, date and track from the
+    manifest (``history``: of that series, else loaded)."""
     manifest = salary_manifest(data_dir)
     if file not in manifest.index:
         raise DataError(f"unknown salary file {file!r}; shipped: {', '.join(manifest.index)}")
     m = manifest.loc[file]
+    series = str(m.get("series", "cup"))
+    if history is None or history.series != series:
+        state = history.sources[1] if history is not None and history.sources else None
+        history = History.load(data_dir, state if history is not None else None, series=series)
     sf = read_salary_file(data_dir / "salaries" / file)
     if sf.site != Site(m["site"]):
         raise DataError(f"{file}: the manifest says {m['site']}, the header says {sf.site.value}")

@@ -28,7 +28,12 @@ from pydantic import Field
 
 from engine.core.contracts import Contract, Rule, RuleKind, Site, Slate
 from engine.core.scoring import table as scoring_table
-from engine.data.grid import SimulationError, check_laps_led_bounds, estimate_starts, field_of
+from engine.data.grid import (
+    SimulationError,
+    check_laps_led_bounds,
+    estimate_starts,
+    field_of,
+)
 from engine.dfs.ontology import OntologyRepository
 
 SLATE = "slate"
@@ -92,6 +97,7 @@ class AppliedRule(Contract):
 class ConstraintSpec(Contract):
     version: int = 1
     slate_id: str
+    series: str = "cup"
     site: Site
     roster_size: int
     salary_cap: int
@@ -144,7 +150,7 @@ class ConstraintCompiler:
         every lineup and excluded ones in none, whatever the global bounds say)."""
         site = Site(getattr(site, "value", site))
         ids = [d.driver_id for d in slate.drivers]
-        facts = self.repository.slate_facts(ids, slate.track_id, slate.season, site.value)
+        facts = self.repository.slate_facts(ids, slate.track_id, slate.season, site.value, slate.series.value)
         track_type = slate.track_type or facts.track_type
         roster = int(facts.site["roster_size"]) if facts.site else scoring_table(site.value).roster_size
         cap = int(salary_cap or slate.salary_cap or (facts.site["salary_cap"] if facts.site else scoring_table(site.value).salary_cap))
@@ -216,7 +222,7 @@ class ConstraintCompiler:
                 problems.append(f"rule id {rule.rule_id!r} is used twice (ontology and analyst rules must have distinct ids)")
                 continue
             seen_ids.add(rule.rule_id)
-            if not rule.applies(track_type, site):
+            if not rule.applies(track_type, site, slate.series):
                 continue
             present = [x for x in rule.drivers if x in drivers]
             absent = [x for x in rule.drivers if x not in drivers]
@@ -273,7 +279,7 @@ class ConstraintCompiler:
             if d.min_exposure > 0 or d.max_exposure < 1:
                 drivers[x] = d.model_copy(update={"exposure_rule": r})
         spec = ConstraintSpec(
-            slate_id=slate.slate_id, site=site, roster_size=roster, salary_cap=cap, track_id=slate.track_id,
+            slate_id=slate.slate_id, series=slate.series.value, site=site, roster_size=roster, salary_cap=cap, track_id=slate.track_id,
             track_type=track_type, race_length=slate.race_length, field_size=field,
             drivers=sorted(drivers.values(), key=lambda d: d.driver_id), locks=dict(sorted(locks.items())),
             excludes=dict(sorted(excludes.items())), team_max=team_max, manufacturer_max=make_max, start_min=start_min,
@@ -377,6 +383,10 @@ def feasibility_problems(spec: ConstraintSpec, exposure_src: dict[str, str] | No
 def describe_rule(rule: Rule) -> str:
     """A rule in plain words."""
     scope = []
+    if rule.series:
+        from engine.core.series import SHORT_NAMES
+
+        scope.append(f"in the {SHORT_NAMES[rule.series.value]} series")
     if rule.track_type:
         scope.append(f"at {rule.track_type.replace('_', ' ')} tracks")
     if rule.site:
@@ -429,7 +439,7 @@ def describe_spec(spec: ConstraintSpec) -> list[str]:
     return lines + [f"note: {n}" for n in spec.notes]
 
 
-RULE_COLUMNS = ["rule_id", "kind", "enabled", "track_type", "site", "team", "manufacturer", "drivers", "k", "position",
+RULE_COLUMNS = ["rule_id", "kind", "enabled", "series", "track_type", "site", "team", "manufacturer", "drivers", "k", "position",
                 "min", "max", "description"]
 
 

@@ -43,6 +43,7 @@ from engine.core.contracts import (
     describe_error_list,
     describe_errors,
 )
+from engine.core.series import SERIES, Series
 from engine.core.settings import Settings, get_settings
 from engine.jobs.pipeline import Objective, OptimizeSettings, TrackType
 from engine.jobs.runner import make_runner
@@ -137,6 +138,7 @@ class ApiContestRequest(ApiOptimizeRequest):
 
 
 class BacktestRequest(Contract):
+    series: Series = Field(default=Series.CUP, description="cup (default), nxs or truck")
     seasons: list[int] = Field(min_length=1, max_length=20, description="seasons of the history after the model's fit seasons")
     track_type: TrackType | None = None
     n_scenarios: int = Field(default=1000, ge=10, le=20_000)
@@ -155,8 +157,9 @@ class ClusterInfo(Contract):
 
 class Health(Contract):
     version: str
-    model_hash: str
+    model_hash: str = Field(description="the Cup model in use")
     model_fit_seasons: str
+    series_models: dict[str, str] = Field(default_factory=dict, description="each series' model in use: hash (fit seasons)")
     ontology_backend: str
     ontology: str
     neo4j_reachable: bool | None
@@ -259,10 +262,11 @@ class Service:
         self.settings = settings
         self.webhooks = WebhookPolicy(tuple(settings.webhook_allow))
         self.runner = make_runner(settings, on_finish=self._notify)
-        self.tracks = load_tracks().set_index("track_id")
-        self.history = History.load(state_dir=settings.state_dir)
+        self.tracks = {s: load_tracks(series=s).set_index("track_id") for s in SERIES}
+        self.histories = {s: History.load(state_dir=settings.state_dir, series=s) for s in SERIES}
         self.repository, self.ontology_notice = open_with_fallback(settings)
-        load_params()
+        for s in SERIES:
+            load_params(series=s)
         for run_id in self.runner.interrupted_ids:  # they end here: their webhooks hear it too
             self._notify(run_id, self.runner.status(run_id) or {})
 
@@ -286,12 +290,12 @@ class Service:
 
     def slate_of(self, req: ApiOptimizeRequest) -> Slate:
         cfg = req.scenario_config
-        track = self.tracks.loc[cfg.track_id]
+        track = self.tracks[req.series.value].loc[cfg.track_id]
         laps = cfg.race_length or (None if pd.isna(track["latest_race_laps"]) else int(track["latest_race_laps"]))
         if laps is None:
             raise ValueError(f"scenario_config.race_length: track {cfg.track_id!r} has no race yet, so its race length is "
                              "unknown: give it")
-        return Slate(slate_id=req.slate_id, site=req.site, track_id=cfg.track_id, track_type=str(track["track_type"]),
+        return Slate(slate_id=req.slate_id, series=req.series, site=req.site, track_id=cfg.track_id, track_type=str(track["track_type"]),
                      race_length=laps, salary_cap=req.salary_cap,
                      drivers=[SlateDriver.model_validate(d.model_dump()) for d in req.drivers])
 
@@ -357,9 +361,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The slate and settings of an optimize or contest request, or the 422 (or webhook
         refusal, or 429 for a client with too many runs in flight) naming what is wrong: a few
         milliseconds, fine on the event loop."""
-        if req.scenario_config.track_id not in service.tracks.index:
-            known = ", ".join(sorted(service.tracks.index))
-            return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r}; known: {known}"]}, 422)
+        tracks = service.tracks[req.series.value]
+        if req.scenario_config.track_id not in tracks.index:
+            known = ", ".join(sorted(tracks.index))
+            return JSONResponse({"detail": [f"scenario_config.track_id: unknown track {req.scenario_config.track_id!r} for the "
+                                            f"{req.series.value} series; known: {known}"]}, 422)
         refused = service.check_webhook(req.webhook_url)
         if refused:
             return refused
@@ -455,7 +461,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @router.post("/contest", status_code=202, **status_doc,
                  responses={422: {"model": ErrorBody, "description": "invalid request, each problem named"}})
     def post_contest(req: ApiContestRequest, request: Request):
-        from engine.dfs.contest.payouts import ContestError, payouts_from_rows, preset_payouts
+        from engine.dfs.contest.payouts import (
+            ContestError,
+            payouts_from_rows,
+            preset_payouts,
+        )
         from engine.jobs.tasks import contest_plan
 
         client = client_of(request)
@@ -493,7 +503,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contest = {"size": req.contest_size, "entry_fee": req.entry_fee, "payouts": table, "seed": opts.seed, "floor": req.salary_floor,
                    "ownership": own or None, "max_entries": req.max_entries, "select": req.select,
                    "max_exposure": req.select_max_exposure}
-        plan = contest_plan(slate, opts, service.settings, contest, config=req.scenario_config, model=load_params())
+        plan = contest_plan(slate, opts, service.settings, contest, config=req.scenario_config, model=load_params(series=slate.series.value))
         run_id = service.runner.submit("contest", plan, request=req.model_dump(mode="json"), owner=client,
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
         return status_or_404(run_id, "contest")
@@ -506,12 +516,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refused = service.check_webhook(req.webhook_url)
         if refused:
             return refused
+        history = service.histories[req.series.value]
         try:
-            check_backtest(service.history, tuple(sorted(set(req.seasons))), req.track_type)
+            check_backtest(history, tuple(sorted(set(req.seasons))), req.track_type)
         except ValueError as exc:
             return JSONResponse({"detail": [f"seasons: {exc}"]}, 422)
-        key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, service.history)
-        plan = backtest_job(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, service.settings.state_dir)
+        key = backtest_cache_key(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, history)
+        plan = backtest_job(tuple(req.seasons), req.track_type, req.n_scenarios, req.seed, service.settings.state_dir, req.series.value)
         run_id = service.runner.submit("backtest", plan, cache_key=key, request=req.model_dump(mode="json"),
                                        webhook=str(req.webhook_url) if req.webhook_url else None)
         return status_or_404(run_id, "backtest")
@@ -536,7 +547,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from engine.model.params import load_params
 
         model = load_params()
-        return Health(version=__version__, model_hash=model.hash, model_fit_seasons=model.fit_span, ontology_backend=service.repository.backend, ontology=service.repository.describe(),
+        models = {s: load_params(series=s) for s in SERIES}
+        return Health(version=__version__, model_hash=model.hash, model_fit_seasons=model.fit_span,
+                      series_models={s: f"{m.hash} (fitted on {m.fit_span})" for s, m in models.items()}, ontology_backend=service.repository.backend, ontology=service.repository.describe(),
                       neo4j_reachable=reachable, neo4j_detail=detail, jobs_interrupted_at_start=service.runner.interrupted,
                       cluster=ClusterInfo(**service.runner.cluster.info()) if service.runner.cluster is not None else None)
 

@@ -72,7 +72,21 @@ def crps_chart(report: dict) -> go.Figure:
     return _layout(fig, "CRPS of finishing position (lower is better)", "track type", "mean CRPS (positions)")
 
 
-CALIBRATION_CHARTS = {"coverage": coverage_chart, "pit": pit_chart, "reliability": reliability_chart, "crps": crps_chart}
+def _series_titled(fn):
+    """A calibration chart whose title names the report's series ("NXS: Coverage, ...")."""
+    def chart(report: dict) -> go.Figure:
+        from engine.core.series import SHORT_NAMES
+
+        fig = fn(report)
+        label = SHORT_NAMES[report.get("settings", {}).get("series", "cup")]
+        return fig.update_layout(title=f"{label}: {fig.layout.title.text}")
+
+    chart.__doc__ = fn.__doc__
+    return chart
+
+
+CALIBRATION_CHARTS = {name: _series_titled(fn) for name, fn in
+                      {"coverage": coverage_chart, "pit": pit_chart, "reliability": reliability_chart, "crps": crps_chart}.items()}
 
 
 def figure_html(fig: go.Figure, standalone: bool = True) -> str:
@@ -181,8 +195,11 @@ def fit_sentence(report: dict) -> str:
     return f"model {s['model_hash']} fitted on {s['model_fit_seasons'][0]}-{s['model_fit_seasons'][-1]}"
 
 
-def report_html(report: dict, title: str = "Pitwall calibration report") -> str:
+def report_html(report: dict, title: str | None = None) -> str:
     """A standalone HTML report (plotly.js embedded once; opens offline)."""
+    from engine.core.series import SERIES_NAMES
+
+    title = title or f"Pitwall calibration report: {SERIES_NAMES[report['settings'].get('series', 'cup')]}"
     def table(rows: list[dict]) -> str:
         head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
@@ -205,21 +222,25 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#
 </body></html>"""
 
 
+MD_TITLE = "# Calibration of the Pitwall simulator"
+
+
 def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list[Path]:
-    """docs/calibration.md: the table, the charts (PNG when static export works here, else
+    """docs/calibration.md: one section per series (this report's replaces its own section and
+    keeps the others), each with its tables, its charts (PNG when static export works here, else
     standalone HTML files) and the command that regenerates it."""
+    from engine.core.series import SERIES, SERIES_NAMES
+
+    series = report["settings"].get("series", "cup")
     assets.mkdir(parents=True, exist_ok=True)
     written = []
-    lines = ["# Calibration of the Pitwall simulator", "",
-             f"Regenerate with `{command}`.", ""]
+    prefix = "calibration" if series == "cup" else f"calibration_{series}"
+    lines = [f"<!-- series:{series} -->", f"## {SERIES_NAMES[series]}", "", f"Regenerate with `{command}`.", ""]
     s = report["settings"]
     lines += [f"Scored: seasons {s['seasons'][0]}-{s['seasons'][-1]}, {report['races']} races, {report['rows']:,} driver results; "
               f"{fit_sentence(report)}; {s['scenarios_per_race']:,} simulated races per race; seed {s['seed']}; "
-              f"run time {report['seconds']} s.", "",
-              "CRPS: ranked probability score of the finishing position (lower is better). Log score: mean log probability of "
-              f"the real position, Jeffreys smoothing a = {s['log_score_smoothing']} (higher is better). PIT coverage: central "
-              "intervals from the randomized PIT (exact for ranks); inclusive intervals over-cover ranks. Baselines: uniform "
-              "over the field; finish given start position and track type from the fit seasons; start position as the point forecast.", ""]
+              f"run time {report['seconds']} s.", ""]
+    lines += target_lines(report)
     sections = (("By season (each forecast by the model fitted on the seasons before it)", season_rows(report)),
                 ("Pooled, by track type", summary_rows(report)),
                 ("Reliability as numbers: the largest gap |forecast - observed| over bins of at least 100 results / Brier skill "
@@ -229,7 +250,7 @@ def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list
                  "next to the grid in order of skill", grid_rows(report)))
     for heading, rows in ((h, r) for h, r in sections if r):
         keys = list(rows[0])
-        lines += [f"## {heading}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += [f"### {heading}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for r in rows:
             lines.append("| " + " | ".join("" if r[k] is None else str(r[k]) for k in keys) + " |")
         lines.append("")
@@ -237,17 +258,65 @@ def write_markdown(report: dict, path: Path, assets: Path, command: str) -> list
         fig = fn(report)
         png = figure_png(fig)
         if png is not None:
-            f = assets / f"calibration_{name}.png"
+            f = assets / f"{prefix}_{name}.png"
             f.write_bytes(png)
             lines.append(f"![{name}]({f.relative_to(path.parent).as_posix()})")
         else:
-            f = assets / f"calibration_{name}.html"
+            f = assets / f"{prefix}_{name}.html"
             f.write_text(figure_html(fig))
             lines.append(f"[{name} chart]({f.relative_to(path.parent).as_posix()}) (static PNG export is not available here)")
         written.append(f)
         lines.append("")
-    path.write_text("\n".join(lines))
+    lines.append(f"<!-- /series:{series} -->")
+    kept = _series_sections(path.read_text() if path.exists() else "")
+    kept[series] = "\n".join(lines)
+    header = [MD_TITLE, "",
+              "One section per series. CRPS: ranked probability score of the finishing position (lower is better). Log score: "
+              f"mean log probability of the real position, Jeffreys smoothing a = {s['log_score_smoothing']} (higher is better). "
+              "PIT coverage: central intervals from the randomized PIT (exact for ranks); inclusive intervals over-cover ranks. "
+              "Baselines: uniform over the field; finish given start position and track type from the fit seasons; start "
+              "position as the point forecast.", ""]
+    path.write_text("\n".join(header) + "\n" + "\n\n".join(kept[k] for k in SERIES if k in kept) + "\n")
     return written + [path]
+
+
+def _series_sections(text: str) -> dict[str, str]:
+    """The per-series sections of an existing calibration page (a page written before series had none)."""
+    import re
+
+    return {m.group(1): m.group(0) for m in re.finditer(r"<!-- series:(\w+) -->.*?<!-- /series:\1 -->", text, flags=re.S)}
+
+
+TARGETS = {"crps_below_start": 0.03, "pit_within": 0.04}  # issue 21: each series' newest season against the start baseline
+
+
+def target_lines(report: dict) -> list[str]:
+    """Whether the newest scored season beats the start baseline on CRPS (by 3% or more) and log
+    score, and has PIT coverage within 0.04 of nominal: the calibration targets of every series."""
+    v = target_check(report)
+    if v is None:
+        return []
+    cov = ", ".join(f"{k}% {v['coverage'][k]:.3f}" for k in LEVELS)
+    return [f"Targets, newest season {v['season']}: CRPS {v['crps']:.3f} vs start baseline {v['start_crps']:.3f} "
+            f"({v['crps_gain']:+.1%}; target -3% or better: {'met' if v['crps_ok'] else 'missed'}); log score {v['log']:.3f} vs "
+            f"{v['start_log']:.3f} ({'better' if v['log_ok'] else 'not better'}); PIT coverage {cov} (target within 0.04: "
+            f"{'met' if v['pit_ok'] else 'missed'}).", ""]
+
+
+def target_check(report: dict) -> dict | None:
+    """The figures of ``target_lines`` (None without a by-season part)."""
+    seasons = report.get("by_season") or {}
+    if not seasons:
+        return None
+    season = max(seasons, key=int)
+    part = seasons[season]
+    m, b = part["model"], part["baselines"]["start"]
+    gain = m["crps"] / b["crps"] - 1.0
+    cov = {k: m["pit_coverage"][k] for k in LEVELS}
+    return {"season": season, "crps": m["crps"], "start_crps": b["crps"], "crps_gain": gain,
+            "crps_ok": gain <= -TARGETS["crps_below_start"], "log": m["log_score"], "start_log": b["log_score"],
+            "log_ok": m["log_score"] > b["log_score"], "coverage": cov,
+            "pit_ok": all(abs(cov[k] - int(k) / 100) <= TARGETS["pit_within"] for k in LEVELS)}
 
 
 # ----------------------------------------------------------------------------- optimize results

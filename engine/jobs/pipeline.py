@@ -92,6 +92,7 @@ class OptimizeRun:
         names = dict(zip(p.ids, p.names))
         out = {
             "slate_id": self.slate.slate_id,
+            "series": self.slate.series.value,
             "site": self.settings.site.value,
             "objective": self.settings.objective,
             "seed": self.settings.seed,
@@ -135,12 +136,20 @@ def estimated_values(slate: Slate, spec: ConstraintSpec, inputs: SimInputs | Non
                    f"(skill, practice): {', '.join(starts)}; starting-position rules use the expected order")
     elif starts:
         out.append(f"starting positions estimated from skill for {len(starts)} driver(s): {', '.join(starts)}")
+    from engine.core.series import SHORT_NAMES
+
+    label = SHORT_NAMES[slate.series.value]
+    borrowed = [f"{d.name or d.driver_id} ({SHORT_NAMES[d.skill_from.value]})" for d in slate.drivers
+                if "skill" in d.estimated and d.skill_from is not None]
+    if borrowed:
+        out.append(f"skill from the driver's races in another series (no {label} race in the window) for {', '.join(borrowed)}")
     for field_name in ("skill", "aggression", "shadow_risk"):
-        who = [d.name or d.driver_id for d in slate.drivers if field_name in d.estimated]
+        who = [d.name or d.driver_id for d in slate.drivers if field_name in d.estimated
+               and not (field_name == "skill" and d.skill_from is not None)]
         if who:
-            out.append(f"{field_name} set to the newcomer prior (no Cup history) for {', '.join(who)}")
+            out.append(f"{field_name} set to the newcomer prior (no {label} history) for {', '.join(who)}")
     if slate.unmatched:
-        out.append(f"not matched to Cup history: {'; '.join(slate.unmatched)}")
+        out.append(f"not matched to any series' history: {'; '.join(slate.unmatched)}")
     return out
 
 
@@ -247,7 +256,7 @@ def optimize_response(run, run_id: str, calibration_enabled: bool) -> dict:
     return OptimizeResponse(
         lineup=drivers(best.members), total_projected_points=round(best.mean, 2), total_salary=best.salary,
         scenario_diagnostics=ScenarioDiagnostics.model_validate(diag), run_id=run_id, status="completed",
-        constraint_spec_hash=run.spec.spec_hash, lineups=lineups,
+        constraint_spec_hash=run.spec.spec_hash, series=run.slate.series, lineups=lineups,
         exposures=[DriverExposure.model_validate(r) for r in run.portfolio.exposure_table()], optimal_pct=optimal,
         upload_csv=upload, upload_csv_unavailable=why,
     ).model_dump(mode="json")

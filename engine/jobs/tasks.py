@@ -111,10 +111,13 @@ def optimize_plan(slate, settings, ontology_settings, config=None, model=None, c
 
 
 # ----------------------------------------------------------------------------- backtest
-def load_history_task(data_dir: str, state_dir: str | None):
+def load_history_task(data_dir: str, state_dir: str | None, series: str = "cup", cross_series: bool | None = None):
+    from dataclasses import replace
+
     from engine.data.history import History
 
-    return History.load(Path(data_dir), state_dir if state_dir else False)
+    history = History.load(Path(data_dir), state_dir if state_dir else False, series=series)
+    return history if cross_series is None else replace(history, cross_series=cross_series)
 
 
 def races_task(history, seasons: tuple[int, ...], track_type: str | None) -> list[tuple[int, str]]:
@@ -139,10 +142,10 @@ def score_task(history, fitted, race_id: str, season: int, n_scenarios: int, see
     return score_race(history, race_id, season, model, baseline, n_scenarios, seed)
 
 
-def summarize_task(scores: list[dict], fits: dict, settings, seasons, track_type, n_scenarios, seed, seconds) -> dict:
+def summarize_task(scores: list[dict], fits: dict, settings, seasons, track_type, n_scenarios, seed, seconds, series="cup") -> dict:
     from engine.model.backtest import summarize
 
-    return summarize(list(scores), fits, settings, tuple(seasons), track_type, n_scenarios, seed, True, seconds)
+    return summarize(list(scores), fits, settings, tuple(seasons), track_type, n_scenarios, seed, True, seconds, series=series)
 
 
 def fit_summary_task(fitted, races: int) -> dict:
@@ -152,19 +155,19 @@ def fit_summary_task(fitted, races: int) -> dict:
 
 
 def backtest_plan(seasons: tuple[int, ...], track_type: str | None, n_scenarios: int, seed: int, state_dir=None, settings=None,
-                  data_dir=None):
+                  data_dir=None, series: str = "cup"):
     """The plan of a rolling-origin backtest job (see the module docstring)."""
     import time
 
     from engine.core.paths import DATA_DIR
     from engine.model.fit import FitSettings
 
-    settings = settings or FitSettings()
+    settings = (settings or FitSettings()).for_series(series)
     state = str(state_dir) if state_dir else None
 
     def plan(d):
         t0 = time.perf_counter()
-        history = d.submit(load_history_task, str(data_dir or DATA_DIR), state)
+        history = d.submit(load_history_task, str(data_dir or DATA_DIR), state, series, settings.cross_series)
         races = d.call(races_task, history, tuple(seasons), track_type)
         by_season: dict[int, list[str]] = {}
         for season, rid in races:
@@ -174,7 +177,7 @@ def backtest_plan(seasons: tuple[int, ...], track_type: str | None, n_scenarios:
         metas = d.map(fit_summary_task, [(fitted[s], len(by_season[s])) for s in sorted(by_season)], share=0.0)
         scores = d.map(score_task, [(history, fitted[s], rid, s, n_scenarios, seed) for s, rid in races], share=0.5, gather=False)
         fits = {str(s): m for s, m in zip(sorted(by_season), metas)}
-        report = d.call(summarize_task, scores, fits, settings, tuple(seasons), track_type, n_scenarios, seed, 0.0)
+        report = d.call(summarize_task, scores, fits, settings, tuple(seasons), track_type, n_scenarios, seed, 0.0, series)
         report["seconds"] = round(time.perf_counter() - t0, 1)
         return report, report
 

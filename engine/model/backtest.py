@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.scoring import score
+from engine.core.series import series_state_dir
 from engine.data.grid import SimulationError
 from engine.data.history import History, parse_race_id
 from engine.data.slates import build_slate
@@ -249,12 +250,12 @@ def fitted_model(history: History, season: int, settings=None, state_dir: Path |
     from engine.model.fit import FitSettings, check_fit_seasons, fit_model
     from engine.model.params import params_from_dict
 
-    settings = settings or FitSettings()
+    settings = (settings or FitSettings()).for_series(history.series)
     h = history.seasons_before(season)
     seasons = tuple(h.seasons)
     if not seasons:
         raise ValueError(f"no season before {season} to fit on")
-    cache = Path(state_dir or get_settings().state_dir) / "fits"
+    cache = series_state_dir(state_dir or get_settings().state_dir, history.series) / "fits"
     path = cache / f"{settings.method_hash}-{seasons[0]}-{seasons[-1]}-{h.fingerprint()}.json"
     if path.exists():
         return params_from_dict(json.loads(path.read_text()))
@@ -348,7 +349,7 @@ def structure_by_type(done: list[dict]) -> dict:
 
 
 def summarize(scores: list[dict], fits: dict, settings, seasons: tuple[int, ...], track_type: str | None, n_scenarios: int,
-              seed: int, rolling: bool, seconds: float) -> dict:
+              seed: int, rolling: bool, seconds: float, series: str = "cup") -> dict:
     """The backtest report from the scored races (in race order) and each season's model."""
     done = [r for r in scores if "skipped" not in r]
     skipped = [r["skipped"] for r in scores if "skipped" in r]
@@ -369,6 +370,7 @@ def summarize(scores: list[dict], fits: dict, settings, seasons: tuple[int, ...]
     report["grid"] = {"pooled": grid_mae(rows), "by_season": {str(y): grid_mae(g) for y, g in rows.groupby("season")}}
     last = fits[str(max(int(y) for y in fits))]
     report["settings"] = {
+        "series": series,
         "seasons": list(seasons), "track_type": track_type, "scenarios_per_race": n_scenarios, "seed": seed,
         "rolling_origin": rolling, "method": settings.to_dict(), "method_hash": settings.method_hash,
         "fits": fits, "model_fit_seasons": last["fit_seasons"], "model_hash": last["model_hash"],
@@ -408,12 +410,13 @@ def backtest(
     from engine.model.fit import FitSettings
 
     t0 = time.perf_counter()
+    settings = (settings or (FitSettings.from_dict(model.raw["settings"]) if model is not None and "settings" in model.raw
+                             else FitSettings())).for_series(history.series)
+    history = replace(history, cross_series=settings.cross_series)
     races = check_backtest(history, seasons, track_type, model)
     step = progress or (lambda f: None)
     by_season = {int(y): g for y, g in races.groupby("season")}
     fit_share = 0.0 if model is not None else 0.5
-    settings = settings or (FitSettings.from_dict(model.raw["settings"]) if model is not None and "settings" in model.raw
-                            else FitSettings())
     fits, scores = {}, []
     for k, (season, season_races) in enumerate(sorted(by_season.items())):
         m = model if model is not None else fitted_model(history, season, settings, state_dir,
@@ -425,7 +428,8 @@ def backtest(
                 raise Cancelled("cancelled")
             scores.append(score_race(history, race.race_id, int(race.season), m, baseline, n_scenarios, seed))
             step(fit_share + (1 - fit_share) * len(scores) / len(races))
-    return summarize(scores, fits, settings, seasons, track_type, n_scenarios, seed, model is None, time.perf_counter() - t0)
+    return summarize(scores, fits, settings, seasons, track_type, n_scenarios, seed, model is None, time.perf_counter() - t0,
+                     series=history.series)
 
 
 def calibration_metrics(report: dict, track_type: str | None) -> dict:
@@ -440,7 +444,12 @@ def calibration_metrics(report: dict, track_type: str | None) -> dict:
 
 DEFAULT_SCENARIOS = 2000
 DEFAULT_SEED = 0
-SHIPPED_REPORT = Path(__file__).resolve().parents[2] / "docs" / "calibration.json"
+SHIPPED_REPORT = Path(__file__).resolve().parents[2] / "docs" / "calibration.json"  # the Cup's
+
+
+def shipped_report(series: str = "cup") -> Path:
+    """The shipped rolling-origin report of a series: docs/calibration.json (Cup), docs/calibration_<code>.json."""
+    return SHIPPED_REPORT if series == "cup" else SHIPPED_REPORT.with_name(f"calibration_{series}.json")
 
 
 def report_path(state_dir: Path | None, report: dict) -> Path:
@@ -451,7 +460,7 @@ def report_path(state_dir: Path | None, report: dict) -> Path:
     seasons = st["seasons"]
     name = (f"{st['method_hash']}-{min(seasons)}-{max(seasons)}-{st['track_type'] or 'all'}-{st['scenarios_per_race']}-"
             f"{st['seed']}.json")
-    return Path(state_dir or get_settings().state_dir) / "backtests" / name
+    return series_state_dir(state_dir or get_settings().state_dir, st.get("series", "cup")) / "backtests" / name
 
 
 def _read_report(path: Path) -> dict | None:
@@ -483,9 +492,9 @@ def cached_calibration(track_type: str | None, model: ModelParams | None = None,
     model = model or load_params()
     method = model.method_hash
     candidates = []
-    if SHIPPED_REPORT.exists():
-        candidates.append(SHIPPED_REPORT)
-    kept = Path(state_dir or get_settings().state_dir) / "backtests"
+    if shipped_report(model.series).exists():
+        candidates.append(shipped_report(model.series))
+    kept = series_state_dir(state_dir or get_settings().state_dir, model.series) / "backtests"
     if kept.exists():
         candidates += sorted(kept.glob("*.json"), key=lambda p: p.stat().st_mtime)
     best = None
@@ -494,7 +503,7 @@ def cached_calibration(track_type: str | None, model: ModelParams | None = None,
         if rep is None:
             continue
         st = rep.get("settings", {})
-        if st.get("method_hash") != method or not st.get("rolling_origin"):
+        if st.get("method_hash") != method or not st.get("rolling_origin") or st.get("series", "cup") != model.series:
             continue
         if track_type is not None and track_type not in rep.get("by_track_type", {}):
             continue

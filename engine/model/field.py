@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from engine.core.contracts import PitStrategy, ScenarioConfig, Slate
-from engine.data.grid import SimulationError, check_laps_led_bounds, estimate_starts, field_of
+from engine.data.grid import (
+    SimulationError,
+    check_laps_led_bounds,
+    estimate_starts,
+    field_of,
+)
 from engine.model.params import ModelParams, TypeParams, load_params
 
 
@@ -105,13 +110,16 @@ def prepare(slate: Slate, config: ScenarioConfig | None = None, model: ModelPara
             "drivers": [d.model_copy(update={"start_position": grid.get(d.driver_id, d.start_position)}) for d in slate.drivers],
         })
         laps_led_bounds = {**{d.driver_id: (0, None) for d in slate.drivers}, **spec.laps_led_bounds()}
-    model = model or load_params()
+    model = model or load_params(series=slate.series.value)
+    if model.series != slate.series.value:
+        raise SimulationError(f"the slate is a {slate.series.value} race and the model is the {model.series} series' "
+                              f"(fit one with `pitwall fit --series {slate.series.value}`)")
     track_type = slate.track_type
     if config is not None and config.track_id and (track_type is None or config.track_id != slate.track_id):
         if tracks is None:
             from engine.data.history import load_tracks
 
-            tracks = load_tracks()
+            tracks = load_tracks(series=slate.series.value)
         t = tracks.set_index("track_id")
         if config.track_id not in t.index:
             raise SimulationError(f"scenario_config.track_id: unknown track {config.track_id!r}; known: {', '.join(sorted(t.index))}")

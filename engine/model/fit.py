@@ -1,4 +1,4 @@
-"""Fit the race simulator's parameters from real Cup races, by track type.
+"""Fit the race simulator's parameters from the real races of one series, by track type.
 
 ``fit_model(history, seasons)`` returns the JSON written to data/model_params.json by
 `pitwall fit`, with the seasons used. Per track type (a type with fewer than MIN_RACES races
@@ -30,19 +30,33 @@ in the fit seasons is pooled with its parent type, e.g. dirt with short tracks):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from engine.core.series import CROSS_SERIES
 from engine.data.features import PRACTICE_RANKS
+from engine.data.form import newcomer_prior
 from engine.data.history import TRACK_TYPES, History
-from engine.data.slates import newcomer_prior
 from engine.model.draws import MAX_INCIDENTS
-from engine.model.fit_leaders import fit_fastest, fit_stints, lead_stats, simulated_orders, stint_inputs
-from engine.model.pace import fit_grid, fit_pace, fit_trouble, grid_rows, pace_rows, race_skills
+from engine.model.fit_leaders import (
+    fit_fastest,
+    fit_stints,
+    lead_stats,
+    simulated_orders,
+    stint_inputs,
+)
+from engine.model.pace import (
+    fit_grid,
+    fit_pace,
+    fit_trouble,
+    grid_rows,
+    pace_rows,
+    race_skills,
+)
 
 FIT_SEASONS = tuple(range(2015, 2022))
 MIN_RACES = 8
@@ -154,13 +168,15 @@ class FitSettings:
     trouble: bool = True  # trouble while running (normal noise): a share of running cars lose a fixed amount of pace
     dominator: bool = True  # laps led: a share of the stints goes to the race's dominator (engine.model.leaders)
     grid: bool = True  # a qualifying model: an unknown grid is drawn in each simulated race (engine.model.field)
+    # drivers new to the series take their skill from another series (engine.data.form); None: the series' default
+    cross_series: bool | None = None
 
     def to_dict(self) -> dict:
         out = {"era_from": self.era_from, "features": list(self.features), "practice_ranks": list(self.practice_ranks),
                "fit_version": FIT_VERSION}
         if self.noise != "gumbel" or self.hetero:  # the settings of methods before these options keep their hash
             out.update(noise=self.noise, hetero=self.hetero)
-        out.update({k: True for k in ("trouble", "dominator", "grid") if getattr(self, k)})
+        out.update({k: True for k in ("trouble", "dominator", "grid", "cross_series") if getattr(self, k)})
         return out
 
     @classmethod
@@ -169,7 +185,12 @@ class FitSettings:
         return cls(era_from=d.get("era_from"), features=tuple(d.get("features", ())),
                    practice_ranks=tuple(d.get("practice_ranks", PRACTICE_RANKS)), noise=d.get("noise", "gumbel"),
                    hetero=bool(d.get("hetero", False)), trouble=bool(d.get("trouble", False)),
-                   dominator=bool(d.get("dominator", False)), grid=bool(d.get("grid", False)))
+                   dominator=bool(d.get("dominator", False)), grid=bool(d.get("grid", False)),
+                   cross_series=bool(d.get("cross_series", False)))
+
+    def for_series(self, series: str) -> "FitSettings":
+        """The settings with the series' defaults filled in (``cross_series``: CROSS_SERIES)."""
+        return self if self.cross_series is not None else replace(self, cross_series=CROSS_SERIES[series])
 
     @property
     def method_hash(self) -> str:
@@ -187,7 +208,8 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
               exclude: set[str] | frozenset[str] = frozenset(), settings: FitSettings | None = None) -> dict:
     """Fit every track type on ``seasons`` (see the module docstring); returns the JSON dict.
     ``exclude``: race ids held back from the fit (for out-of-sample checks)."""
-    settings = settings or FitSettings()
+    settings = (settings or FitSettings()).for_series(history.series)
+    history = replace(history, cross_series=settings.cross_series)
     seasons = tuple(sorted(seasons))
     step = progress or (lambda f: None)
     races = _races(history, seasons)
@@ -333,8 +355,14 @@ def fit_model(history: History, seasons: tuple[int, ...] = FIT_SEASONS, progress
         }
         step(0.6 + 0.4 * (j + 1) / len(present))
     newcomer = newcomer_prior(history.before(seasons[-1] + 1, 1))
+    with_loop = races[races["race_id"].isin(set(history.loop["race_id"]))]
     return {
         "model": FIT_VERSION,
+        "series": history.series,
+        "loop_data": {"races": int(len(with_loop)), "of": int(len(races)),
+                      "seasons": sorted(int(x) for x in with_loop["season"].unique()),
+                      "meaning": "green-flag laps and fastest laps are fitted on the fit races with loop "
+                                 "data only (it starts in 2019 for NXS and Trucks in the shipped data)"},
         "settings": settings.to_dict(),
         "method_hash": settings.method_hash,
         "data_fingerprint": history.seasons_before(seasons[-1] + 1).fingerprint(),
@@ -422,7 +450,7 @@ def simulated_statistics(history: History, seasons: tuple[int, ...] | None = Non
     from engine.model.params import load_params
     from engine.model.scenarios import simulate
 
-    model = model or load_params()
+    model = model or load_params(series=history.series)
     races = _select(history, seasons, race_ids)
     acc: dict[str, dict[str, list]] = {}
     for i, race in enumerate(races.itertuples()):

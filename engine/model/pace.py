@@ -24,21 +24,22 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import log_ndtr
 
+from engine.data.form import derive_driver_params
 from engine.data.history import History
-from engine.data.slates import derive_driver_params
 from engine.model.field import pace_feature
 
 NOISES = ("gumbel", "normal")
-_SKILL_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
+_SKILL_CACHE: dict[tuple, pd.DataFrame] = {}
 
 
 def race_skills(history: History, race) -> pd.DataFrame:
     """Driver defaults of a race's grid from the races before it (cached: the same for every
     fit that includes the race, since it depends only on earlier races)."""
-    key = (history.prefix_hashes[race.race_id], race.race_id)
+    key = (history.series, history.cross_series, history.prefix_hashes[race.race_id], race.race_id)
     if key not in _SKILL_CACHE:
         grid = history.results[history.results["race_id"] == race.race_id]
-        _SKILL_CACHE[key] = derive_driver_params(history.before(race.season, race.race), grid["driver_id"].tolist(), race.track_type)
+        _SKILL_CACHE[key] = derive_driver_params(history.before(race.season, race.race), grid["driver_id"].tolist(), race.track_type,
+                                                 until=race.date)
     return _SKILL_CACHE[key]
 
 

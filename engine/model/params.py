@@ -10,9 +10,20 @@ from pathlib import Path
 
 from engine.core.contracts import PitStrategy
 from engine.core.paths import DATA_DIR
+from engine.core.series import (
+    SHORT_NAMES,
+    check_series,
+    series_data_dir,
+    series_state_dir,
+)
 from engine.data.grid import SimulationError
 
-PARAMS_FILE = DATA_DIR / "model_params.json"
+PARAMS_FILE = DATA_DIR / "model_params.json"  # the Cup's shipped model
+
+
+def params_file(series: str = "cup") -> Path:
+    """A series' shipped model: data/model_params.json (Cup), data/series/<code>/model_params.json."""
+    return series_data_dir(series) / "model_params.json"
 PIT_CODES = {PitStrategy.STANDARD: 0, PitStrategy.AGGRESSIVE: 1, PitStrategy.CONSERVATIVE: 2}
 
 
@@ -69,6 +80,11 @@ class ModelParams:
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
+    def series(self) -> str:
+        """The series the model was fitted on (models before series existed are the Cup's)."""
+        return str(self.raw.get("series", "cup"))
+
+    @property
     def method_hash(self) -> str:
         """Which fitting method (settings) produced the model; models fitted the same way share it."""
         return str(self.raw.get("method_hash", "legacy"))
@@ -104,17 +120,23 @@ def _load_params(path: str, mtime: float) -> ModelParams:
     return params_from_dict(json.loads(Path(path).read_text()))
 
 
-def active_params_file() -> Path:
-    """The model in use: the one `pitwall fit` wrote to the state directory, else the shipped one."""
+def active_params_file(series: str = "cup") -> Path:
+    """A series' model in use: the one `pitwall fit --series` wrote to the state directory, else the shipped one."""
     from engine.core.settings import get_settings
 
-    mine = Path(get_settings().state_dir) / "model_params.json"
-    return mine if mine.exists() else PARAMS_FILE
+    mine = series_state_dir(get_settings().state_dir, series) / "model_params.json"
+    return mine if mine.exists() else params_file(series)
 
 
-def load_params(path: Path | str | None = None) -> ModelParams:
-    """The fitted model: ``path``, else the active one (``active_params_file``)."""
-    path = Path(path) if path is not None else active_params_file()
+def load_params(path: Path | str | None = None, series: str | None = None) -> ModelParams:
+    """The fitted model: ``path``, else the active one of ``series`` (default the Cup). A model
+    fitted on another series than the one asked for is refused, naming both."""
+    wanted = check_series(series)
+    path = Path(path) if path is not None else active_params_file(wanted)
     if not path.exists():
-        raise SimulationError(f"{path} is missing: run `pitwall fit`")
-    return _load_params(str(path), path.stat().st_mtime)
+        raise SimulationError(f"{path} is missing: run `pitwall fit --series {wanted}`")
+    model = _load_params(str(path), path.stat().st_mtime)
+    if series is not None and model.series != wanted:
+        raise SimulationError(f"{path} is a model of the {SHORT_NAMES[model.series]} series, not the {SHORT_NAMES[wanted]}: "
+                              f"fit one with `pitwall fit --series {wanted}`")
+    return model

@@ -21,11 +21,8 @@ from engine.data.importers.nascar_data import import_nascar_data
 OPTIONAL = {"feed loop data": "loop data (fastest laps)", "feed practice": "practice", "feed stages": "stage results"}
 
 
-def import_files(paths: list[str | Path], history: History, track_types: dict[str, str] | None = None,
-                 track_aliases: dict[str, str] | None = None) -> Imported:
-    """Read the files of one ``data add`` call (see the module docstring); DataError listing
-    every problem, and nothing read, when anything is wrong. An optional file (loop data,
-    practice, stages) with a header and no rows means "none": the races are added without it."""
+def read_frames(paths: list[str | Path]) -> tuple[dict[str, tuple[pd.DataFrame, str]], list[str]]:
+    """The files of one call by layout (see ``import_files``), and what was said about them."""
     if not paths:
         raise DataError("give the files to add (NASCAR feed exports, or nascaR.data's results table)")
     frames: dict[str, tuple[pd.DataFrame, str]] = {}
@@ -41,6 +38,18 @@ def import_files(paths: list[str | Path], history: History, track_types: dict[st
             report.append(f"{p}: a header and no rows: no {OPTIONAL[kind]} for these races")
             continue
         frames[kind] = (df, str(p))
+    return frames, report
+
+
+def import_files(paths: list[str | Path], history: History, track_types: dict[str, str] | None = None,
+                 track_aliases: dict[str, str] | None = None, frames=None) -> Imported:
+    """Read the files of one ``data add`` call (see the module docstring) into ``history``'s
+    series; DataError listing every problem, and nothing read, when anything is wrong. An
+    optional file (loop data, practice, stages) with a header and no rows means "none": the
+    races are added without it."""
+    frames, report = frames if frames is not None else read_frames(paths)
+    frames = dict(frames)
+    report = list(report)
     if "feed stages" in frames:
         report.append(f"{frames.pop('feed stages')[1]}: stage results are not used (skipped)")
     track_types = track_types or {}
@@ -73,39 +82,53 @@ def _latest_laps(tracks: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
 
 def add_to_store(paths: list[str | Path], state_dir: Path | str, track_types: dict[str, str] | None = None, replace: bool = False,
                  data_dir: Path = DATA_DIR, on_wait: Callable[[str], None] | None = None,
-                 track_aliases: dict[str, str] | None = None) -> tuple[Imported, list[str]]:
-    """``pitwall data add``: read the files, check them against the history, and store their
-    races in the state directory in one atomic write. Races already added are replaced; a
-    shipped race is refused unless ``replace``. Returns what was read and the report.
+                 track_aliases: dict[str, str] | None = None, series: str | None = None) -> tuple[Imported, list[str]]:
+    """``pitwall data add``: read the files, decide their series (``series``, the file names, or
+    their content: engine.data.importers.series_check), check them against that series' history,
+    and store their races in the series' part of the state directory in one atomic write. Races
+    already added are replaced; a shipped race is refused unless ``replace``. Returns what was
+    read and the report.
 
     The whole read-check-write holds the store's writer lock (``SeasonStore.writing``): an add
     started while another runs waits for it (``on_wait`` is told) and then reads the store
     that one wrote, so both adds are kept."""
+    from engine.core.series import SERIES, series_data_dir, series_state_dir
+    from engine.data.importers.series_check import choose_series
     from engine.data.store import SeasonStore
 
-    with SeasonStore(state_dir).writing(on_wait):
-        return _add_locked(paths, state_dir, track_types, replace, data_dir, track_aliases)
+    frames = read_frames(paths)
+    histories = {s: History.load(data_dir, state_dir, series=s) for s in SERIES
+                 if (series_data_dir(s, data_dir) / "results.parquet").exists()}
+    code, said = choose_series(paths, series, frames[0], histories)
+    with SeasonStore(series_state_dir(state_dir, code)).writing(on_wait):
+        try:
+            imp, report = _add_locked(paths, state_dir, track_types, replace, data_dir, track_aliases, code, frames)
+        except DataError as exc:
+            raise DataError(f"{said[0]}: {exc}") from None
+    return imp, said + report
 
 
-def _add_locked(paths, state_dir, track_types, replace, data_dir, track_aliases) -> tuple[Imported, list[str]]:
+def _add_locked(paths, state_dir, track_types, replace, data_dir, track_aliases, series="cup", frames=None
+                ) -> tuple[Imported, list[str]]:
     import time
 
+    from engine.core.series import series_state_dir
     from engine.data.checks import race_failures
     from engine.data.history import TABLES
     from engine.data.store import SeasonStore
 
-    history = History.load(data_dir, state_dir)
-    imp = import_files(paths, history, track_types, track_aliases)
+    history = History.load(data_dir, state_dir, series=series)
+    imp = import_files(paths, history, track_types, track_aliases, frames=frames)
     shipped = set(history.index["race_id"]) - set(history.added)
     clash = sorted(set(imp.race_ids) & shipped, key=lambda r: tuple(map(int, r.split("-"))))
     if clash and not replace:
         raise DataError(f"nothing was added: race(s) {', '.join(clash[:8])}{'...' if len(clash) > 8 else ''} are shipped with "
                         "Pitwall; give --replace to use these files instead")
     failures = race_failures(imp.results, imp.index, imp.loop if len(imp.loop) else history.loop.iloc[0:0], imp.race_ids,
-                             data_dir=data_dir)
+                             data_dir=data_dir, series=series)
     if failures:
         raise DataError("nothing was added:\n" + "\n".join(f"  - {f}" for f in failures[:20]))
-    store = SeasonStore(state_dir)
+    store = SeasonStore(series_state_dir(state_dir, series))
     content = store.read() or SeasonStore.empty({"results": imp.results, "index": imp.index, "loop": history.loop,
                                                  "practice": imp.practice})
     again = sorted(set(imp.race_ids) & set(content.index["race_id"]), key=lambda r: tuple(map(int, r.split("-"))))

@@ -26,7 +26,8 @@ class OntologyRepository(Protocol):
     def read_all(self) -> Ontology:
         """Every fact stored."""
 
-    def slate_facts(self, driver_ids: list[str], track_id: str | None, season: int | None, site: str | None) -> SlateFacts:
+    def slate_facts(self, driver_ids: list[str], track_id: str | None, season: int | None, site: str | None,
+                    series: str = "cup") -> SlateFacts:
         """Everything a slate needs, in one round trip."""
 
     def rules(self) -> list[Rule]:

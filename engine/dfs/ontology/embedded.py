@@ -72,7 +72,8 @@ class EmbeddedOntology:
         if self._cache is not None:
             self._cache.rules = sorted(rules, key=lambda r: r.rule_id)
 
-    def slate_facts(self, driver_ids: list[str], track_id: str | None, season: int | None, site: str | None) -> SlateFacts:
+    def slate_facts(self, driver_ids: list[str], track_id: str | None, season: int | None, site: str | None,
+                    series: str = "cup") -> SlateFacts:
         o = self.read_all()
         season = season if season is not None else 9999
         track_type = None
@@ -83,10 +84,11 @@ class EmbeddedOntology:
                 track_type = str(eras["track_type"].iloc[0])
         names = o.drivers.set_index("driver_id")["name"]
         teams = o.teams.set_index("team_id")["name"]
-        df = o.drives_for[o.drives_for["driver_id"].isin(driver_ids) & (o.drives_for["season"] <= season)]
+        df = o.drives_for[o.drives_for["driver_id"].isin(driver_ids) & (o.drives_for["season"] <= season)
+                          & (o.drives_for["series"] == series)]
         df = df.sort_values(["driver_id", "season", "races", "last_race"], ascending=[True, False, False, False])
         latest = df.groupby("driver_id").head(1).set_index("driver_id")
-        runs = o.runs.sort_values("manufacturer").groupby(["team_id", "season"])["manufacturer"].first()
+        runs = o.runs[o.runs["series"] == series].sort_values("manufacturer").groupby(["team_id", "season"])["manufacturer"].first()
         drivers = {}
         for did in driver_ids:
             if did not in names.index:

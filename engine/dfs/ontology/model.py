@@ -1,10 +1,14 @@
 """The ontology as tables: nodes and relationships built from the shipped data.
 
-Nodes: Driver, Team, Manufacturer, Track, TrackType, Race, Site, Rule.
-Relationships: DRIVES_FOR {season, races, last_race} (driver to team), RUNS {season} (team to
-manufacturer), AT (race to track), IS_TYPE {from_season, to_season} (track to track type),
-FINISHED {start, finish, laps_led, fastest_laps, status} (driver to race), APPLIES_TO (rule to
-a track type, team, manufacturer, driver or site).
+Nodes: Series, Driver, Team, Manufacturer, Track, TrackType, Race, Site, Rule.
+Relationships: DRIVES_FOR {series, season, races, last_race} (driver to team), RUNS {series,
+season} (team to manufacturer), IN_SERIES (race to series), AT (race to track), IS_TYPE
+{from_season, to_season} (track to track type), FINISHED {start, finish, laps_led,
+fastest_laps, status} (driver to race), APPLIES_TO (rule to a series, track type, team,
+manufacturer, driver or site).
+
+One driver is one node in every series (NASCAR ids and names are shared). A Cup race keeps the
+id Pitwall gives it everywhere ("2024-30"); a race of another series is "nxs:2024-30".
 
 Both repository backends store exactly these tables; ``Ontology.equals`` compares two of them.
 """
@@ -24,23 +28,25 @@ from engine.core.scoring import table as scoring_table
 from engine.data.history import History
 
 TABLES: dict[str, list[str]] = {
+    "series": ["series_id", "name"],
     "drivers": ["driver_id", "name"],
     "teams": ["team_id", "name"],
     "manufacturers": ["name"],
     "tracks": ["track_id", "name", "length_mi", "surface"],
     "track_types": ["name"],
-    "races": ["race_id", "season", "race", "name", "date", "laps"],
+    "races": ["race_id", "series", "season", "race", "name", "date", "laps"],
     "sites": ["site_id", "name", "roster_size", "salary_cap"],
-    "drives_for": ["driver_id", "team_id", "season", "races", "last_race"],
-    "runs": ["team_id", "manufacturer", "season"],
+    "drives_for": ["driver_id", "team_id", "series", "season", "races", "last_race"],
+    "runs": ["team_id", "manufacturer", "series", "season"],
     "at": ["race_id", "track_id"],
     "is_type": ["track_id", "track_type", "from_season", "to_season"],
     "finished": ["driver_id", "race_id", "start", "finish", "laps_led", "fastest_laps", "status"],
 }
 KEYS: dict[str, list[str]] = {
+    "series": ["series_id"],
     "drivers": ["driver_id"], "teams": ["team_id"], "manufacturers": ["name"], "tracks": ["track_id"],
     "track_types": ["name"], "races": ["race_id"], "sites": ["site_id"],
-    "drives_for": ["driver_id", "team_id", "season"], "runs": ["team_id", "manufacturer", "season"],
+    "drives_for": ["driver_id", "team_id", "series", "season"], "runs": ["team_id", "manufacturer", "series", "season"],
     "at": ["race_id"], "is_type": ["track_id", "from_season"], "finished": ["driver_id", "race_id"],
 }
 INT_COLUMNS = {"season", "race", "laps", "roster_size", "salary_cap", "races", "last_race", "from_season", "to_season",
@@ -51,8 +57,14 @@ def team_id(name: str) -> str:
     return driver_slug(name)
 
 
+def ontology_race_id(series: str, race_id: str) -> str:
+    """A race's id in the ontology: the Cup's as everywhere ("2024-30"), another series' prefixed ("nxs:2024-30")."""
+    return race_id if series == "cup" else f"{series}:{race_id}"
+
+
 @dataclass
 class Ontology:
+    series: pd.DataFrame
     drivers: pd.DataFrame
     teams: pd.DataFrame
     manufacturers: pd.DataFrame
@@ -112,22 +124,34 @@ def default_rules(data_dir: Path) -> list[Rule]:
     return [Rule.model_validate(r) for r in json.loads(path.read_text())]
 
 
-def build_ontology(history: History, rules: list[Rule]) -> Ontology:
-    """The ontology of the shipped history (and any extra seasons loaded into it)."""
-    res = history.results
-    idx = history.index
-    ordinal = pd.Series(np.arange(len(idx)), index=idx["race_id"])
-    res = res.assign(team_id=res["team"].map(team_id), ordinal=res["race_id"].map(ordinal))
-    drivers = res.sort_values(["season", "race"]).groupby("driver_id", as_index=False)["driver"].last()
-    drivers = drivers.rename(columns={"driver": "name"})
-    teams = res.sort_values(["season", "race"]).groupby("team_id", as_index=False)["team"].last().rename(columns={"team": "name"})
+def build_ontology(histories: History | list[History], rules: list[Rule]) -> Ontology:
+    """The ontology of the series' histories (shipped, and any races added to them)."""
+    from engine.core.series import SERIES_NAMES
+
+    histories = [histories] if isinstance(histories, History) else list(histories)
+    parts = []
+    for h in histories:
+        ordinal = pd.Series(np.arange(len(h.index)), index=h.index["race_id"])
+        res = h.results.assign(team_id=h.results["team"].map(team_id), ordinal=h.results["race_id"].map(ordinal), series=h.series)
+        fl = h.loop.set_index(["race_id", "driver_id"])["fastest_laps"]
+        res["fastest_laps"] = pd.array(fl.reindex(pd.MultiIndex.from_frame(res[["race_id", "driver_id"]])).to_numpy(), dtype="Int64")
+        idx = h.index.assign(series=h.series)
+        res["race_id"] = [ontology_race_id(h.series, r) for r in res["race_id"]]
+        idx["race_id"] = [ontology_race_id(h.series, r) for r in idx["race_id"]]
+        parts.append((h, res, idx))
+    res = pd.concat([p[1] for p in parts], ignore_index=True)
+    idx = pd.concat([p[2] for p in parts], ignore_index=True)
+    order = res.assign(_s=res["series"].map({s: i for i, s in enumerate(SERIES_NAMES)})).sort_values(["season", "race", "_s"])
+    drivers = order.groupby("driver_id", as_index=False)["driver"].last().rename(columns={"driver": "name"})
+    teams = order.groupby("team_id", as_index=False)["team"].last().rename(columns={"team": "name"})
     manufacturers = pd.DataFrame({"name": sorted(res["make"].unique())})
-    tr = history.tracks
+    tr = pd.concat([p[0].tracks for p in parts], ignore_index=True).drop_duplicates("track_id")
     tracks = pd.DataFrame({"track_id": tr["track_id"], "name": tr["track"], "length_mi": tr["length_mi"], "surface": tr["surface"]})
     track_types = pd.DataFrame({"name": sorted(idx["track_type"].unique())})
+    series = pd.DataFrame({"series_id": [h.series for h in histories], "name": [SERIES_NAMES[h.series] for h in histories]})
     races = pd.DataFrame(
         {
-            "race_id": idx["race_id"], "season": idx["season"], "race": idx["race"], "name": idx["race_name"],
+            "race_id": idx["race_id"], "series": idx["series"], "season": idx["season"], "race": idx["race"], "name": idx["race_name"],
             "date": idx["date"].dt.strftime("%Y-%m-%d").fillna(""), "laps": idx["race_laps"].astype(int),
         }
     )
@@ -135,22 +159,22 @@ def build_ontology(history: History, rules: list[Rule]) -> Ontology:
         [{"site_id": s, "name": scoring_table(s).name, "roster_size": scoring_table(s).roster_size,
           "salary_cap": scoring_table(s).salary_cap} for s in ("dk", "fd")]
     )
-    drives_for = res.groupby(["driver_id", "team_id", "season"], as_index=False).agg(races=("race", "size"), last_race=("ordinal", "max"))
-    runs = res.groupby(["team_id", "make", "season"], as_index=False).size().rename(columns={"make": "manufacturer"})[["team_id", "manufacturer", "season"]]
+    drives_for = res.groupby(["driver_id", "team_id", "series", "season"], as_index=False).agg(races=("race", "size"),
+                                                                                             last_race=("ordinal", "max"))
+    runs = res.groupby(["team_id", "make", "series", "season"], as_index=False).size().rename(columns={"make": "manufacturer"})
+    runs = runs[["team_id", "manufacturer", "series", "season"]]
     at = idx[["race_id", "track_id"]].copy()
     eras = idx.groupby(["track_id", "track_type"], as_index=False).agg(from_season=("season", "min"), to_season=("season", "max"))
-    is_type = eras.rename(columns={"track_type": "track_type"})[["track_id", "track_type", "from_season", "to_season"]]
-    fl = history.loop.set_index(["race_id", "driver_id"])["fastest_laps"]
-    key = pd.MultiIndex.from_frame(res[["race_id", "driver_id"]])
+    is_type = eras[["track_id", "track_type", "from_season", "to_season"]]
     finished = pd.DataFrame(
         {
             "driver_id": res["driver_id"], "race_id": res["race_id"], "start": res["start"], "finish": res["finish"],
-            "laps_led": res["led"], "fastest_laps": pd.array(fl.reindex(key).to_numpy(), dtype="Int64"), "status": res["status"],
+            "laps_led": res["led"], "fastest_laps": res["fastest_laps"], "status": res["status"],
         }
     )
     return Ontology(
-        drivers=drivers, teams=teams, manufacturers=manufacturers, tracks=tracks, track_types=track_types, races=races,
-        sites=sites, drives_for=drives_for, runs=runs, at=at, is_type=is_type, finished=finished, rules=list(rules),
+        series=series, drivers=drivers, teams=teams, manufacturers=manufacturers, tracks=tracks, track_types=track_types,
+        races=races, sites=sites, drives_for=drives_for, runs=runs, at=at, is_type=is_type, finished=finished, rules=list(rules),
     ).normalized()
 
 

@@ -21,6 +21,7 @@ from engine.dfs.ontology.model import TABLES, Ontology, SlateFacts, team_id
 BATCH = 5000
 
 CONSTRAINTS = [
+    "CREATE CONSTRAINT series_key IF NOT EXISTS FOR (n:Series) REQUIRE n.series_id IS UNIQUE",
     "CREATE CONSTRAINT driver_key IF NOT EXISTS FOR (n:Driver) REQUIRE n.driver_id IS UNIQUE",
     "CREATE CONSTRAINT team_key IF NOT EXISTS FOR (n:Team) REQUIRE n.team_id IS UNIQUE",
     "CREATE CONSTRAINT manufacturer_key IF NOT EXISTS FOR (n:Manufacturer) REQUIRE n.name IS UNIQUE",
@@ -32,6 +33,7 @@ CONSTRAINTS = [
 ]
 
 NODE_WRITES = {
+    "series": "UNWIND $rows AS row MERGE (n:Series {series_id: row.series_id}) SET n += row",
     "drivers": "UNWIND $rows AS row MERGE (n:Driver {driver_id: row.driver_id}) SET n += row",
     "teams": "UNWIND $rows AS row MERGE (n:Team {team_id: row.team_id}) SET n += row",
     "manufacturers": "UNWIND $rows AS row MERGE (n:Manufacturer {name: row.name})",
@@ -43,11 +45,14 @@ NODE_WRITES = {
 REL_WRITES = {
     "drives_for": (
         "UNWIND $rows AS row MATCH (d:Driver {driver_id: row.driver_id}) MATCH (t:Team {team_id: row.team_id}) "
-        "MERGE (d)-[r:DRIVES_FOR {season: row.season}]->(t) SET r.races = row.races, r.last_race = row.last_race"
+        "MERGE (d)-[r:DRIVES_FOR {series: row.series, season: row.season}]->(t) SET r.races = row.races, r.last_race = row.last_race"
     ),
     "runs": (
         "UNWIND $rows AS row MATCH (t:Team {team_id: row.team_id}) MATCH (m:Manufacturer {name: row.manufacturer}) "
-        "MERGE (t)-[:RUNS {season: row.season}]->(m)"
+        "MERGE (t)-[:RUNS {series: row.series, season: row.season}]->(m)"
+    ),
+    "in_series": (
+        "UNWIND $rows AS row MATCH (r:Race {race_id: row.race_id}) MATCH (s:Series {series_id: row.series}) MERGE (r)-[:IN_SERIES]->(s)"
     ),
     "at": "UNWIND $rows AS row MATCH (r:Race {race_id: row.race_id}) MATCH (t:Track {track_id: row.track_id}) MERGE (r)-[:AT]->(t)",
     "is_type": (
@@ -61,18 +66,25 @@ REL_WRITES = {
     ),
 }
 READS = {
+    "series": "MATCH (n:Series) RETURN n.series_id AS series_id, n.name AS name",
     "drivers": "MATCH (n:Driver) RETURN n.driver_id AS driver_id, n.name AS name",
     "teams": "MATCH (n:Team) RETURN n.team_id AS team_id, n.name AS name",
     "manufacturers": "MATCH (n:Manufacturer) RETURN n.name AS name",
     "tracks": "MATCH (n:Track) RETURN n.track_id AS track_id, n.name AS name, n.length_mi AS length_mi, n.surface AS surface",
     "track_types": "MATCH (n:TrackType) RETURN n.name AS name",
-    "races": "MATCH (n:Race) RETURN n.race_id AS race_id, n.season AS season, n.race AS race, n.name AS name, n.date AS date, n.laps AS laps",
+    "races": (
+        "MATCH (n:Race) OPTIONAL MATCH (n)-[:IN_SERIES]->(s:Series) RETURN n.race_id AS race_id, s.series_id AS series, "
+        "n.season AS season, n.race AS race, n.name AS name, n.date AS date, n.laps AS laps"
+    ),
     "sites": "MATCH (n:Site) RETURN n.site_id AS site_id, n.name AS name, n.roster_size AS roster_size, n.salary_cap AS salary_cap",
     "drives_for": (
         "MATCH (d:Driver)-[r:DRIVES_FOR]->(t:Team) RETURN d.driver_id AS driver_id, t.team_id AS team_id, "
-        "r.season AS season, r.races AS races, r.last_race AS last_race"
+        "r.series AS series, r.season AS season, r.races AS races, r.last_race AS last_race"
     ),
-    "runs": "MATCH (t:Team)-[r:RUNS]->(m:Manufacturer) RETURN t.team_id AS team_id, m.name AS manufacturer, r.season AS season",
+    "runs": (
+        "MATCH (t:Team)-[r:RUNS]->(m:Manufacturer) RETURN t.team_id AS team_id, m.name AS manufacturer, r.series AS series, "
+        "r.season AS season"
+    ),
     "at": "MATCH (r:Race)-[:AT]->(t:Track) RETURN r.race_id AS race_id, t.track_id AS track_id",
     "is_type": (
         "MATCH (t:Track)-[r:IS_TYPE]->(tt:TrackType) RETURN t.track_id AS track_id, tt.name AS track_type, "
@@ -88,6 +100,7 @@ RULES_WRITE = (
     "UNWIND $rows AS row MERGE (r:Rule {rule_id: row.rule_id}) SET r = row "
     "WITH r, row OPTIONAL MATCH (r)-[a:APPLIES_TO]->() DELETE a "
     "WITH DISTINCT r, row "
+    "CALL (r, row) { OPTIONAL MATCH (se:Series {series_id: row.series}) FOREACH (_ IN CASE WHEN se IS NULL THEN [] ELSE [1] END | MERGE (r)-[:APPLIES_TO]->(se)) } "
     "CALL (r, row) { OPTIONAL MATCH (tt:TrackType {name: row.track_type}) FOREACH (_ IN CASE WHEN tt IS NULL THEN [] ELSE [1] END | MERGE (r)-[:APPLIES_TO]->(tt)) } "
     "CALL (r, row) { OPTIONAL MATCH (s:Site {site_id: row.site}) FOREACH (_ IN CASE WHEN s IS NULL THEN [] ELSE [1] END | MERGE (r)-[:APPLIES_TO]->(s)) } "
     "CALL (r, row) { OPTIONAL MATCH (t:Team {team_id: row.team_key}) FOREACH (_ IN CASE WHEN t IS NULL THEN [] ELSE [1] END | MERGE (r)-[:APPLIES_TO]->(t)) } "
@@ -105,10 +118,10 @@ CALL () {
 CALL () {
   UNWIND $driver_ids AS id
   MATCH (d:Driver {driver_id: id})
-  OPTIONAL MATCH (d)-[df:DRIVES_FOR]->(tm:Team) WHERE df.season <= $season
+  OPTIONAL MATCH (d)-[df:DRIVES_FOR]->(tm:Team) WHERE df.season <= $season AND df.series = $series
   WITH d, df, tm ORDER BY df.season DESC, df.races DESC, df.last_race DESC
   WITH d, collect({team_id: tm.team_id, team: tm.name, season: df.season})[0] AS latest
-  OPTIONAL MATCH (:Team {team_id: latest.team_id})-[:RUNS {season: latest.season}]->(m:Manufacturer)
+  OPTIONAL MATCH (:Team {team_id: latest.team_id})-[:RUNS {series: $series, season: latest.season}]->(m:Manufacturer)
   WITH d, latest, m ORDER BY m.name
   WITH d, latest, collect(m.name)[0] AS make
   RETURN collect({driver_id: d.driver_id, name: d.name, team: latest.team, season: latest.season, manufacturer: make}) AS drivers
@@ -189,6 +202,7 @@ class Neo4jOntology:
         for stmt in CONSTRAINTS:
             self._run(stmt)
         tables = onto.tables()
+        tables["in_series"] = tables["races"][["race_id", "series"]]
         for name, query in list(NODE_WRITES.items()) + list(REL_WRITES.items()):
             rows = _records(tables[name])
             for i in range(0, len(rows), BATCH):
@@ -212,9 +226,10 @@ class Neo4jOntology:
             tables[name] = pd.DataFrame([r.data() for r in records], columns=TABLES[name])
         return Ontology(**tables, rules=self.rules()).normalized()
 
-    def slate_facts(self, driver_ids: list[str], track_id: str | None, season: int | None, site: str | None) -> SlateFacts:
+    def slate_facts(self, driver_ids: list[str], track_id: str | None, season: int | None, site: str | None,
+                    series: str = "cup") -> SlateFacts:
         records, _, _ = self._run(SLATE_FACTS, driver_ids=list(driver_ids), track_id=track_id,
-                                  season=9999 if season is None else int(season), site=site)
+                                  season=9999 if season is None else int(season), site=site, series=series)
         rec = records[0]
         drivers = {
             d["driver_id"]: {"name": d["name"], "team": d["team"], "manufacturer": d["manufacturer"], "season": d["season"]}

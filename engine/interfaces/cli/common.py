@@ -10,7 +10,13 @@ from typing import Callable, Iterator, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -44,7 +50,11 @@ SLATE_OPTIONS = {
     "track": typer.Option(None, help="track id for a salary file (e.g. bristol)"),
     "date": typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
     "site": typer.Option(None, help="dk or fd (default: the salary file's site; a contradicting one is refused)"),
+    "series": typer.Option(None, "--series", help="cup, nxs (O'Reilly Auto Parts Series) or truck: the series of --race; for a "
+                                                  "salary file, found from its date and drivers unless given (a shipped file or a "
+                                                  "slate JSON says its own; a contradicting one is refused)"),
 }
+SERIES_OPTION = typer.Option("cup", "--series", help="cup, nxs (O'Reilly Auto Parts Series) or truck")
 WRITTEN: list[str] = []  # output files this command wrote (said on Ctrl-C)
 
 
@@ -224,17 +234,16 @@ def parse_seasons(text: str, option: str = "--seasons") -> tuple[int, ...]:
 
 
 def load_slate_arg(race: str | None, slate: str | None, track: str | None, salaries: str | None = None, date: str | None = None,
-                   need_track: bool = False):
-    """The slate named on the command line: a shipped race, a slate JSON, or a salary file
-    (a shipped one takes its race, date and track from the manifest). Every problem is one
-    `error:` line naming the file, row or field; ``need_track``: a salary slate whose race cannot
-    be found (no date in the file, a date off the schedule) is refused, saying what to give."""
-    from engine.data.history import History
-
+                   need_track: bool = False, series: str | None = None):
+    """The slate named on the command line: a shipped race (of ``series``, default the Cup), a
+    slate JSON (its own series), or a salary file (a shipped one takes its series, race, date and
+    track from the manifest; another one's series comes from its date and drivers, or
+    ``series``). Every problem is one `error:` line naming the file, row or field; ``need_track``:
+    a salary slate whose race cannot be found (no date in the file, a date off the schedule) is
+    refused, saying what to give."""
     if sum(bool(x) for x in (race, slate, salaries)) != 1:
         fail("give exactly one of --race SEASON-RACE, --slate FILE or --salaries FILE")
-    history = History.load()
-    s = _load_slate(race, slate, track, salaries, date, history)
+    s, history = _load_slate(race, slate, track, salaries, date, series)
     if need_track:
         from engine.data.slates import track_unknown
 
@@ -244,29 +253,65 @@ def load_slate_arg(race: str | None, slate: str | None, track: str | None, salar
     return s
 
 
-def _load_slate(race, slate, track, salaries, date, history):
-    from engine.core.contracts import ContractError, parse_slate
-    from engine.core.paths import DATA_DIR
-    from engine.data.history import DataError, salary_manifest
-    from engine.data.salaries import SalaryImportError, read_salary_file
-    from engine.data.slates import build_slate, check_race_date, check_slate, game_date, shipped_salary_slate, slate_from_salaries
+def series_arg(series: str | None) -> str | None:
+    from engine.core.series import SeriesError, check_series
 
     try:
-        if date:
-            date = check_race_date(date, history)
+        return None if series is None else check_series(series, "--series")
+    except SeriesError as exc:
+        fail(str(exc))
+
+
+def _same_series(said: str, given: str | None, what: str) -> str:
+    from engine.core.series import SHORT_NAMES
+
+    if given is not None and given != said:
+        fail(f"--series {given}: {what} is a {SHORT_NAMES[said]} slate (series {said}); leave --series out or give {said}")
+    return said
+
+
+def _load_slate(race, slate, track, salaries, date, series):
+    from engine.core.contracts import ContractError, parse_slate
+    from engine.core.paths import DATA_DIR
+    from engine.data.history import DataError, History, salary_manifest
+    from engine.data.salaries import SalaryImportError, read_salary_file
+    from engine.data.slates import (
+        build_slate,
+        check_race_date,
+        check_slate,
+        game_date,
+        shipped_salary_slate,
+        slate_from_salaries,
+    )
+    from engine.data.which_series import pick_series
+
+    series = series_arg(series)
+    try:
         if race:
             if date or track:
                 fail("--date and --track are for salary files; a shipped race has its own")
-            return build_slate(race, history)
+            history = History.load(series=series or "cup")
+            return build_slate(race, history), history
         path = Path(slate or salaries)
         if path.suffix.lower() == ".json":
             s = parse_slate(read_json_arg(str(path), "--slate"))
-            return check_slate(s, history)
+            history = History.load(series=_same_series(s.series.value, series, str(path)))
+            if date:
+                check_race_date(date, history)
+            return check_slate(s, history), history
         shipped = DATA_DIR / "salaries" / path.name
-        if path.resolve() == shipped.resolve() and path.name in salary_manifest().index and not track and not date:
-            return shipped_salary_slate(path.name, history)  # race, date and track from the manifest
+        manifest = salary_manifest()
+        if path.resolve() == shipped.resolve() and path.name in manifest.index and not track and not date:
+            history = History.load(series=_same_series(str(manifest.loc[path.name, "series"]), series, path.name))
+            return shipped_salary_slate(path.name, history), history  # race, date and track from the manifest
         sf = read_salary_file(path)
-        return slate_from_salaries(sf, history, track_id=track, date=date or game_date(sf.game_info))
+        if date:
+            date = check_race_date(date, History.load(series=series or "cup"))
+        day = date or game_date(sf.game_info)
+        choice = pick_series(sf, day, series)
+        history = History.load(series=choice.series)
+        s = slate_from_salaries(sf, history, track_id=track, date=day)
+        return s.model_copy(update={"notes": [choice.how, *s.notes]}), history
     except (DataError, SalaryImportError, ContractError) as exc:
         fail(str(exc))
 
@@ -297,11 +342,14 @@ METHOD_OPTIONS = {
                                                                         "(default: the shipped method's)"),
     "grid": typer.Option(None, "--grid/--no-grid", help="a qualifying model draws an unknown grid in each simulated race "
                                                         "(default: the shipped method's)"),
+    "cross_series": typer.Option(None, "--cross-series/--no-cross-series", help="a driver new to the series takes his skill "
+                                 "from his races in another series rather than the newcomer prior (default: the shipped method's)"),
 }
 
 
 def fit_settings(features: str | None, era_from: int | None, no_era: bool, noise: str | None = None, hetero: bool | None = None,
-                 trouble: bool | None = None, dominator: bool | None = None, grid: bool | None = None):
+                 trouble: bool | None = None, dominator: bool | None = None, grid: bool | None = None,
+                 cross_series: bool | None = None):
     """FitSettings from the command line (defaults: the shipped method's)."""
     from dataclasses import replace
 
@@ -320,4 +368,5 @@ def fit_settings(features: str | None, era_from: int | None, no_era: bool, noise
     era = None if no_era else (era_from if era_from is not None else base.era_from)
     return replace(base, era_from=era, features=feats, noise=noise or base.noise, hetero=base.hetero if hetero is None else hetero,
                    trouble=base.trouble if trouble is None else trouble, dominator=base.dominator if dominator is None else dominator,
-                   grid=base.grid if grid is None else grid)
+                   grid=base.grid if grid is None else grid,
+                   cross_series=base.cross_series if cross_series is None else cross_series)

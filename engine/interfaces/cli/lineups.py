@@ -32,6 +32,7 @@ def constraints_cmd(
     race: str = typer.Option(None, help="a shipped race, SEASON-RACE"),
     slate: str = typer.Option(None, help="a slate JSON or a DK/FD salary file"),
     track: str = typer.Option(None, help="track id for a salary file"),
+    series: str = SLATE_OPTIONS["series"],
     site: str = typer.Option(None, help="dk or fd (default: the salary file's site, else dk)"),
     rules: str = typer.Option(None, help="JSON file with a list of analyst rules"),
     neo4j: str = typer.Option(None, "--neo4j", help="read the ontology from this Neo4j (default: settings)"),
@@ -43,7 +44,7 @@ def constraints_cmd(
     from engine.dfs.ontology import open_with_fallback
 
     analyst = read_rules_arg(rules)
-    s = load_slate_arg(race, slate, track)
+    s = load_slate_arg(race, slate, track, series=series)
     site = resolve_site(s, site)
     settings = Settings(ontology_backend="neo4j", neo4j_uri=neo4j) if neo4j else None
     repo, notice = open_with_fallback(settings)
@@ -71,6 +72,7 @@ def optimize_cmd(
     salaries: str = SLATE_OPTIONS["salaries"],
     track: str = SLATE_OPTIONS["track"],
     date: str = SLATE_OPTIONS["date"],
+    series: str = SLATE_OPTIONS["series"],
     site: str = SLATE_OPTIONS["site"],
     lineups: int = typer.Option(20, min=1, max=500, help="number of lineups"),
     scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="simulated races"),
@@ -111,7 +113,7 @@ def optimize_cmd(
             fail(str(exc))
     outputs((out, "--out"), (json_out, "--json"), (entries_out or ("DKEntries-filled.csv" if entries else None), "--entries-out"))
     analyst = read_rules_arg(rules)
-    s = load_slate_arg(race, slate, track, salaries, date, need_track=True)
+    s = load_slate_arg(race, slate, track, salaries, date, need_track=True, series=series)
     site = resolve_site(s, site)
     if entries and site != "dk":
         fail("--entries fills a DraftKings DKEntries.csv; this run is for FanDuel")
@@ -143,7 +145,10 @@ def optimize_cmd(
     if summary.get("non_qualifiers"):
         console.print("share of simulated races missed (before qualifying): " + ", ".join(
             f"{r['name']} {100 * r['miss_pct']:.0f}%" for r in summary["non_qualifiers"]))
-    console.print(f"model {summary['model']['hash']} fitted on seasons {summary['model']['fit_seasons']}")
+    from engine.core.series import SHORT_NAMES
+
+    console.print(f"{SHORT_NAMES[summary['series']]} model {summary['model']['hash']} fitted on seasons "
+                  f"{summary['model']['fit_seasons']}")
     console.print(f"constraint_spec_hash {summary['constraint_spec_hash']}")
     ids = [r["driver_ids"] for r in summary["lineups"]]
     try:
@@ -167,6 +172,7 @@ def contest_cmd(
     salaries: str = SLATE_OPTIONS["salaries"],
     track: str = SLATE_OPTIONS["track"],
     date: str = SLATE_OPTIONS["date"],
+    series: str = SLATE_OPTIONS["series"],
     site: str = SLATE_OPTIONS["site"],
     contest_size: int = typer.Option(10_000, min=2, max=1_000_000, help="entries in the contest (yours plus the field)"),
     entry_fee: float = typer.Option(20.0, min=0, help="entry fee, dollars"),
@@ -193,7 +199,11 @@ def contest_cmd(
     from engine.data.grid import SimulationError
     from engine.dfs.constraints import SpecError
     from engine.dfs.contest.field import read_ownership_csv
-    from engine.dfs.contest.payouts import ContestError, preset_payouts, read_payouts_csv
+    from engine.dfs.contest.payouts import (
+        ContestError,
+        preset_payouts,
+        read_payouts_csv,
+    )
     from engine.dfs.contest.run import run_contest
     from engine.dfs.exports import ExportError, lineups_csv
     from engine.dfs.lineups import OptimizerError
@@ -201,7 +211,7 @@ def contest_cmd(
     from engine.jobs.service import optimize_job
 
     outputs((json_out, "--json"), (out, "--out"))
-    s = load_slate_arg(race, slate, track, salaries, date, need_track=True)
+    s = load_slate_arg(race, slate, track, salaries, date, need_track=True, series=series)
     site = resolve_site(s, site)
     try:
         if Path(payouts).suffix.lower() == ".csv" or Path(payouts).exists():

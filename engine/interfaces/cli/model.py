@@ -10,6 +10,7 @@ import typer
 from engine.core.contracts import MAX_SCENARIOS, MIN_SCENARIOS
 from engine.interfaces.cli.common import (
     METHOD_OPTIONS,
+    SERIES_OPTION,
     SLATE_OPTIONS,
     WRITTEN,
     app,
@@ -22,6 +23,7 @@ from engine.interfaces.cli.common import (
     outputs,
     parse_seasons,
     progress_bar,
+    series_arg,
     show_table,
     writable,
     write_output,
@@ -49,6 +51,8 @@ def backtest_cmd(
     markdown: str = typer.Option(None, help="write a markdown page (e.g. docs/calibration.md) with its charts next to it"),
     cluster: bool = typer.Option(None, "--cluster/--no-cluster", help="fits and races as Dask tasks on the cluster (default: "
                                  "when more than one season or at least 30 races, or PITWALL_DASK_SCHEDULER is set)"),
+    series: str = SERIES_OPTION,
+    cross_series: bool = METHOD_OPTIONS["cross_series"],
 ) -> None:
     """Rolling-origin calibration: each season is forecast by a model fitted only on the seasons
     before it (fitted on demand, cached), and scored against what happened and baselines (CRPS,
@@ -58,28 +62,36 @@ def backtest_cmd(
 
     from engine.core.settings import get_settings
     from engine.data.history import DataError, History
-    from engine.interfaces.charts import (grid_rows, reliability_rows, report_html, season_rows, structure_rows, summary_rows,
-                                          write_markdown)
+    from engine.interfaces.charts import (
+        grid_rows,
+        reliability_rows,
+        report_html,
+        season_rows,
+        structure_rows,
+        summary_rows,
+        write_markdown,
+    )
     from engine.model.backtest import backtest, check_backtest, report_path, save_report
 
     outputs((json_out, "--json"), (html_out, "--html"), (markdown, "--markdown"))
+    series = series_arg(series)
     try:
-        history = History.load()
+        history = History.load(series=series)
         chosen = parse_seasons(seasons) if seasons else tuple(s for s in history.seasons if s >= 2022)
         check_backtest(history, chosen, track_type)
     except (DataError, ValueError) as exc:
         fail(str(exc))
-    settings = fit_settings(features, era_from, no_era, noise, hetero, trouble, dominator, grid)
+    settings = fit_settings(features, era_from, no_era, noise, hetero, trouble, dominator, grid, cross_series)
     races = int(history.index["season"].isin(chosen).sum()) if track_type is None else int(
         (history.index["season"].isin(chosen) & (history.index["track_type"] == track_type)).sum())
     use_cluster = cluster if cluster is not None else (len(chosen) > 1 or races >= CLUSTER_RACES)
     try:
-        with progress_bar(f"Backtesting {chosen[0]}-{chosen[-1]} (fitting each season's model first)") as cb, \
+        with progress_bar(f"Backtesting the {history.label} {chosen[0]}-{chosen[-1]} (fitting each season's model first)") as cb, \
                 cli_dispatch(use_cluster, cb) as d:
             if use_cluster or get_settings().dask_scheduler:
                 from engine.jobs.tasks import backtest_plan
 
-                report, _ = backtest_plan(chosen, track_type, scenarios, seed, get_settings().state_dir, settings)(d)
+                report, _ = backtest_plan(chosen, track_type, scenarios, seed, get_settings().state_dir, settings, series=series)(d)
             else:
                 report = backtest(history, chosen, settings=settings, n_scenarios=scenarios, seed=seed, track_type=track_type,
                                   progress=cb)
@@ -89,7 +101,8 @@ def backtest_cmd(
     kept.parent.mkdir(parents=True, exist_ok=True)
     save_report(report, kept)
     rows = season_rows(report)
-    show_table(f"by season: each forecast by a model fitted on the seasons before it (method {report['settings']['method_hash']})",
+    show_table(f"{history.label} by season: each forecast by a model fitted on the seasons before it (method "
+               f"{report['settings']['method_hash']})",
                list(rows[0]), [list(r.values()) for r in rows], left=("season", "model"))
     rows = summary_rows(report)
     show_table(f"{report['races']} races, {report['rows']:,} driver results, {report['seconds']} s (pooled)", list(rows[0]),
@@ -104,6 +117,10 @@ def backtest_cmd(
                [list(r.values()) for r in rows], left=("season",))
     for s in report["skipped"]:
         console.print(f"skipped: {s}")
+    from engine.interfaces.charts import target_lines
+
+    for line in filter(None, target_lines(report)):
+        console.print(line)
     console.print(f"kept {kept}")
     if json_out:
         write_output(json_out, json.dumps(report, indent=1))
@@ -145,39 +162,53 @@ def fit_cmd(
     grid: bool = METHOD_OPTIONS["grid"],
     scenarios: int = typer.Option(200, min=10, max=10_000, help="scenarios per race for the comparison"),
     seed: int = typer.Option(1, min=0),
+    series: str = SERIES_OPTION,
+    cross_series: bool = METHOD_OPTIONS["cross_series"],
 ) -> None:
     """Fit the simulator by track type on shipped plus added seasons, write it to the state
     directory (the model every command, the app and the API then use), and print fitted
     against historical statistics."""
+    from engine.core.series import SHORT_NAMES, series_state_dir
     from engine.core.settings import get_settings
     from engine.data.history import History
-    from engine.model.fit import (check_fit_seasons, fit_model, observed_statistics, simulated_statistics, structure_note,
-                                  structure_races)
+    from engine.model.fit import (
+        check_fit_seasons,
+        fit_model,
+        observed_statistics,
+        simulated_statistics,
+        structure_note,
+        structure_races,
+    )
     from engine.model.params import params_from_dict
 
-    history = History.load()
+    series = series_arg(series)
+    history = History.load(series=series)
     fit_seasons = parse_seasons(seasons) if seasons else tuple(history.seasons)
     held_back = parse_seasons(check, "--check") if check else ()
-    path = Path(out) if out else Path(get_settings().state_dir) / "model_params.json"
+    path = Path(out) if out else series_state_dir(get_settings().state_dir, series) / "model_params.json"
     if not out:
         path.parent.mkdir(parents=True, exist_ok=True)
     writable(str(path), "--out")
-    settings = fit_settings(features, era_from, no_era, noise, hetero, trouble, dominator, grid)
+    settings = fit_settings(features, era_from, no_era, noise, hetero, trouble, dominator, grid, cross_series)
     try:
         check_fit_seasons(history, fit_seasons)
         if held_back:
             missing = sorted(set(held_back) - set(history.seasons))
             if missing:
                 raise ValueError(f"--check: no races in season(s) {missing}; the history has {history.seasons[0]}-{history.seasons[-1]}")
-        with progress_bar(f"Fitting on {fit_seasons[0]}-{fit_seasons[-1]}") as cb:
+        with progress_bar(f"Fitting the {SHORT_NAMES[series]} on {fit_seasons[0]}-{fit_seasons[-1]}") as cb:
             raw = fit_model(history, fit_seasons, progress=cb, settings=settings)
     except ValueError as exc:
         fail(str(exc))
     path.write_text(json.dumps(raw, indent=1) + "\n")
     WRITTEN.append(str(path))
     model = params_from_dict(raw)
-    console.print(f"wrote {path}: model {model.hash} fitted on seasons {model.fit_span} ({raw['races']} races), "
-                  f"method {model.method_hash}")
+    console.print(f"wrote {path}: {SHORT_NAMES[series]} model {model.hash} fitted on seasons {model.fit_span} ({raw['races']} "
+                  f"races), method {model.method_hash}")
+    loop = raw["loop_data"]
+    span = f"{loop['seasons'][0]}-{loop['seasons'][-1]}" if loop["seasons"] else "none"
+    console.print(f"loop data (fastest laps): {loop['races']} of the {loop['of']} fit races (seasons {span}); green-flag laps and "
+                  "fastest laps are fitted on those races only")
     structure = structure_races(history, raw)
     with progress_bar("Simulating the fit races") as cb:
         sim = simulated_statistics(history, model=model, n_per_race=scenarios, seed=seed, progress=cb, race_ids=structure)
@@ -196,6 +227,7 @@ def simulate_cmd(
     slate: str = typer.Option(None, help="a slate JSON file (as saved by the app) or a DK/FD salary file"),
     track: str = SLATE_OPTIONS["track"],
     date: str = typer.Option(None, help="race date for a salary file (YYYY-MM-DD); history before it is used"),
+    series: str = SLATE_OPTIONS["series"],
     scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="number of simulated races"),
     seed: int = typer.Option(0, min=0, help="random seed (0 or more)"),
     out: str = typer.Option(None, help="parquet file: one row per (scenario, driver)"),
@@ -203,12 +235,13 @@ def simulate_cmd(
     chunk_size: int = typer.Option(5_000, min=1),
 ) -> None:
     """Simulate a race: per-driver summary and diagnostics; --out writes every scenario."""
+    from engine.core.series import SHORT_NAMES
     from engine.data.grid import SimulationError
     from engine.model.field import prepare
     from engine.model.scenarios import Cancelled, simulate
 
     writable(out, "--out")
-    s = load_slate_arg(race, slate, track, date=date, need_track=True)
+    s = load_slate_arg(race, slate, track, date=date, need_track=True, series=series)
     for note in s.notes:
         console.print(f"slate: {note}")
     try:
@@ -236,7 +269,7 @@ def simulate_cmd(
         console.print(f"field: {inputs.n_field} cars start each simulated race; {int(inputs.racing.sum()) - inputs.n_field} of the "
                       f"{int(inputs.racing.sum())} drivers who can race miss each one, drawn by qualifying pace (skill), and score 0 there")
     diag = sims.diagnostics()
-    console.print(f"model {inputs.model.hash} fitted on seasons {inputs.model.fit_span}")
+    console.print(f"{SHORT_NAMES[inputs.model.series]} model {inputs.model.hash} fitted on seasons {inputs.model.fit_span}")
     console.print(f"diagnostics: generated {diag.n_scenarios_generated:,}, valid {diag.n_valid:,}, rejection rate "
                   f"{diag.rejection_rate:.3f}, avg laps led {diag.avg_laps_led:.2f}, avg |place differential| "
                   f"{diag.avg_position_differential:.2f}")

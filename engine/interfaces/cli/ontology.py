@@ -12,11 +12,12 @@ from engine.interfaces.cli.common import console, err, fail, onto_app, progress_
 @onto_app.command("build")
 def ontology_build(shipped: bool = typer.Option(False, "--shipped", help="rebuild the package's data/ontology from the shipped "
                                                                         "seasons only (maintainers)")) -> None:
-    """Build the embedded ontology from the history, keeping its rules: shipped plus added seasons
-    into the state directory (the ontology then in use), or with --shipped the package's own."""
+    """Build the embedded ontology from the three series' histories, keeping its rules: shipped plus
+    added seasons into the state directory (the ontology then in use), or with --shipped the package's own."""
     import time
 
     from engine.core.paths import DATA_DIR
+    from engine.core.series import SERIES
     from engine.core.settings import get_settings
     from engine.data.history import History
     from engine.dfs.ontology.embedded import EmbeddedOntology
@@ -27,7 +28,7 @@ def ontology_build(shipped: bool = typer.Option(False, "--shipped", help="rebuil
     repo = EmbeddedOntology(root)
     t = time.perf_counter()
     with progress_bar("Building the ontology") as cb:
-        onto = build_ontology(History.load(state_dir=False) if shipped else History.load(), rules)
+        onto = build_ontology([History.load(state_dir=False if shipped else None, series=s) for s in SERIES], rules)
         cb(0.5)
         counts = repo.write(onto)
         cb(1.0)
