@@ -354,10 +354,12 @@ def test_contest_end_to_end_and_its_refusals(client, bristol_request):
     assert res["contest"]["size"] == 400 and res["field"]["lineups"] == 397 and len(res["lineups"]) == 3
     assert res["selection"]["candidates"] >= 1000 and "roi" in res["selection"]["optimizer_portfolio"]
     assert {o["driver_id"]: o["target"] for o in res["field"]["ownership"]}["ryan-blaney"] == 30
+    fs = res["field_strength"]  # which field model, and the tilt's effect
+    assert fs["source"] == "assumption" and fs["strength"] == 0.8 and "roi_without_tilt" in fs and "ASSUMPTION" in fs["description"]
     assert client.get(f"/api/v1/optimize/{run_id}/status").status_code == 404  # a run of the other kind
     for bad, why in [({"ownership": [{"driver_id": "nobody", "ownership": 5}]}, "ownership[0]: driver 'nobody' is not on the slate"),
                      ({"payout_table": [{"place_from": 1, "place_to": 500, "prize": 10}]}, "place 500 is beyond the contest size 400"),
-                     ({"payouts": "huge"}, "payouts")]:
+                     ({"payouts": "huge"}, "payouts"), ({"field_strength": 1.5}, "a field strength is a mean lineup percentile")]:
         r = client.post("/api/v1/contest", json={**req, **bad})
         assert r.status_code == 422 and why in json.dumps(r.json()), (bad, r.text)
 

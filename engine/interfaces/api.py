@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Request
@@ -27,7 +27,7 @@ from fastapi_offline import FastAPIOffline
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from pydantic import Field, HttpUrl, ValidationError, model_validator
+from pydantic import Field, HttpUrl, ValidationError, field_validator, model_validator
 from starlette.datastructures import Headers
 
 from engine import __version__
@@ -123,6 +123,16 @@ class ApiContestRequest(ApiOptimizeRequest):
     select: bool = False
     select_max_exposure: float = Field(default=1.0, gt=0, le=1.0, description="with select: no driver in more than this share")
     allow_overlay: bool = Field(default=False, description="accept a payout table paying more than the entry fees collect")
+    field_strength: float | Literal["auto", "none"] = Field(
+        default="auto", description="auto: fitted on 5+ imported DraftKings contests of the series, else the stated assumption; none: "
+                                    "no tilt; or the field's mean lineup percentile (0 to 1, exclusive)")
+
+    @field_validator("field_strength")
+    @classmethod
+    def _strength(cls, v):
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError("a field strength is a mean lineup percentile between 0 and 1 (e.g. 0.85), or auto, or none")
+        return v
 
     @model_validator(mode="after")
     def _contest(self) -> "ApiContestRequest":
@@ -500,9 +510,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": [str(exc)]}, 422)
         from engine.model.params import load_params
 
+        from dataclasses import replace as _replace
+
+        from engine.dfs.contest.review import field_model_in_use
+
+        model, _ = field_model_in_use(service.settings.state_dir, slate.series.value)
+        if req.field_strength != "auto":
+            model = _replace(model, strength=None if req.field_strength == "none" else float(req.field_strength))
         contest = {"size": req.contest_size, "entry_fee": req.entry_fee, "payouts": table, "seed": opts.seed, "floor": req.salary_floor,
                    "ownership": own or None, "max_entries": req.max_entries, "select": req.select,
-                   "max_exposure": req.select_max_exposure}
+                   "max_exposure": req.select_max_exposure, "field_model": model}
         plan = contest_plan(slate, opts, service.settings, contest, config=req.scenario_config, model=load_params(series=slate.series.value))
         run_id = service.runner.submit("contest", plan, request=req.model_dump(mode="json"), owner=client,
                                        webhook=str(req.webhook_url) if req.webhook_url else None)

@@ -235,12 +235,14 @@ def contest_block_task(optimized, setup, block: int, blocks: int, which: str):
     return contest_block(optimized[0], setup, block, blocks, which)
 
 
-def contest_summary_task(optimized, setup, parts, base_parts):
+def contest_summary_task(optimized, setup, parts, base_parts, untilted_parts=()):
     from engine.dfs.contest.run import contest_summary, merge_results
 
     run, notes = optimized
     base = merge_results(list(base_parts)) if base_parts else None
-    return _contest_out(contest_summary(run, setup, merge_results(list(parts)), base), run, notes)
+    untilted_parts = [r for r in untilted_parts if r is not None]
+    untilted = merge_results(untilted_parts) if untilted_parts else None
+    return _contest_out(contest_summary(run, setup, merge_results(list(parts)), base, untilted), run, notes)
 
 
 def contest_plan(slate, settings, ontology_settings, contest: dict, config=None, model=None):
@@ -256,10 +258,13 @@ def contest_plan(slate, settings, ontology_settings, contest: dict, config=None,
         optimized = d.run(contest_optimize_task, slate, settings, onto, config, model, share=0.35, gather=False)
         setup = d.run(contest_prepare_task, optimized, contest, share=0.1, gather=False)
         blocks = -(-settings.n_scenarios // CONTEST_BLOCK)
-        kinds = ["user", "base"] if contest.get("select") else ["user"]
+        field_model = contest.get("field_model")
+        kinds = ["user"] + (["base"] if contest.get("select") else []) + (
+            ["untilted"] if field_model is None or field_model.strength is not None else [])
         parts = d.map(contest_block_task, [(optimized, setup, b, blocks, k) for k in kinds for b in range(blocks)], share=0.5,
                       gather=False)
-        user_parts, base_parts = parts[:blocks], parts[blocks:]
-        return d.call(contest_summary_task, optimized, setup, user_parts, base_parts), None
+        by_kind = {k: parts[i * blocks:(i + 1) * blocks] for i, k in enumerate(kinds)}
+        return d.call(contest_summary_task, optimized, setup, by_kind["user"], by_kind.get("base", []),
+                      by_kind.get("untilted", [])), None
 
     return plan

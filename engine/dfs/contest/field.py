@@ -1,14 +1,18 @@
 """The contest field: projected ownership and a field of opponent lineups drawn to match it.
 
 * Ownership: a driver's projected share of field lineups, in percent (a lineup of R drivers
-  makes the shares sum to R x 100%). The default model is an ASSUMPTION, not a fit: no public
-  ownership history ships to fit one. Each driver gets a score, half its simulated mean points
-  and half its points per $1,000 of salary (each standardized); the shares are those of a field
-  in which every legal lineup (between the salary floor and the cap) is drawn with probability
-  proportional to exp(SHARPNESS x the sum of its drivers' scores). So they sum to R x 100% and
-  respect the salary rules by construction; with SHARPNESS 0.4 the chalk lands at 40-65%.
-  Drivers who are out get 0. Analysts edit it or import their own (``read_ownership_csv``).
-* Field: the same kind of draw with weights fitted to the targets: the maximum-entropy
+  makes the shares sum to R x 100%). The model (``FieldModel``) is fitted on the user's imported
+  DraftKings contests (engine.dfs.contest.review; no public ownership history ships) and is an
+  ASSUMPTION until there are enough. Each driver gets a score, a mix of its simulated mean points
+  and its points per $1,000 of salary (each standardized); the shares are those of a field in
+  which every legal lineup (between the salary floor and the cap) is drawn with probability
+  proportional to exp(sharpness x the sum of its drivers' scores + lambda x the lineup's
+  percentile by projected points), lambda giving the field its strength. So they sum to
+  R x 100% and respect the salary rules by construction. Drivers who are out get 0. Analysts
+  edit it or import their own (``read_ownership_csv``).
+* Field: drawn from the ownership model's own lineup distribution when every target is the
+  model's (``model_distribution``); when the analyst gives some ownerships, the same kind of
+  draw with weights fitted to the targets: the maximum-entropy
   distribution over every legal lineup whose driver shares equal the targets (what iterative
   proportional fitting of the driver weights converges to, solved as its convex dual with
   L-BFGS), then N lineups drawn from it with the seed. Illegal lineups never occur (they are
@@ -29,32 +33,134 @@ from engine.dfs.contest.payouts import ContestError
 
 RIDGE = 1e-4  # on the driver log-weights of the field fit (see _fit_weights)
 SHARPNESS = 0.4  # of the default ownership model: its chalk lands near 40-60%, as NASCAR DK chalk commonly does (an assumption)
+POINTS_WEIGHT = 0.5  # of the default ownership model: the score's share of mean points (the rest: points per $1,000)
+STRENGTH = 0.80  # assumed field strength without imported contests: see FieldModel
 TOLERANCE_PP = 2.0  # field share within this many points of the target (the promise)
 
 
-def default_ownership(mean_points: np.ndarray, salary: np.ndarray, racing: np.ndarray, roster: int, cap: int, floor: int,
-                      lineups: np.ndarray | None = None) -> np.ndarray:
-    """Projected ownership in percent (see the module docstring: an assumption, not a fit).
-    The shares are those of a field whose lineups (every legal one, between ``floor`` and
-    ``cap``) are drawn with probability proportional to exp(SHARPNESS x the sum of their
-    drivers' scores), so they sum to roster x 100% and respect the salary band by construction."""
+@dataclass(frozen=True)
+class FieldModel:
+    """How the field is modelled: the ownership model's ``sharpness`` and ``points_weight`` (its
+    driver score: points_weight x standardized mean points + the rest x standardized points per
+    $1,000), and the field's ``strength``: the mean, over the field's lineups, of each lineup's
+    percentile among the legal lineups by projected points. The ownership model's lineup
+    distribution, exp(sharpness x lineup score), is tilted by exp(lambda x percentile) until its
+    mean percentile is ``strength`` (None: no tilt): a stronger field plays better-projected
+    lineups, so its ownership is chalkier (a field's mean projection is fixed by its ownership).
+    ``source`` says where the values come from: "assumption" (no imported contests, or fewer than
+    engine.dfs.contest.standings.MIN_CONTESTS) or "fitted" on ``contests`` imported DraftKings
+    contests."""
+
+    sharpness: float = SHARPNESS
+    points_weight: float = POINTS_WEIGHT
+    strength: float | None = STRENGTH
+    source: str = "assumption"
+    contests: int = 0
+
+    def describe(self) -> str:
+        strength = ("no strength tilt (the plain maximum-entropy field)" if self.strength is None else
+                    f"field strength: its lineups project, on average, at the {100 * self.strength:.0f}th percentile of "
+                    "legal lineups")
+        if self.source == "fitted":
+            return (f"field model fitted on {self.contests} imported DraftKings contests: ownership sharpness "
+                    f"{self.sharpness:g}, points weight {self.points_weight:g}; {strength}")
+        return (f"field model: an ASSUMPTION (fitted once at least 5 DraftKings contests are imported with `pitwall contest "
+                f"import`): ownership sharpness {self.sharpness:g}, points weight {self.points_weight:g}; {strength}")
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "contests": self.contests, "sharpness": self.sharpness, "points_weight": self.points_weight,
+                "strength": self.strength}
+
+
+def model_distribution(mean_points: np.ndarray, salary: np.ndarray, racing: np.ndarray, roster: int, cap: int, floor: int,
+                       lineups: np.ndarray | None = None, model: FieldModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ownership model's field: every legal lineup of drivers who can race (between ``floor``
+    and ``cap``) with its probability, proportional to exp(sharpness x the sum of its drivers'
+    scores + lambda x its percentile by projected points), lambda giving the model's strength
+    (none without one). Returns (lineups, probabilities); empty when no lineup is legal."""
+    model = model or FieldModel()
     mean_points = np.asarray(mean_points, float)
     salary = np.asarray(salary, np.int64)
     ok = np.asarray(racing, bool) & (salary > 0)
     if ok.sum() < roster:
-        return np.zeros(mean_points.size)
+        return np.zeros((0, roster), np.int64), np.zeros(0)
 
     def z(x):
         sd = x[ok].std()
         return (x - x[ok].mean()) / (sd if sd > 0 else 1.0)
 
-    score = 0.5 * z(mean_points) + 0.5 * z(1000 * mean_points / np.where(salary > 0, salary, 1))
+    w = model.points_weight
+    score = w * z(mean_points) + (1 - w) * z(1000 * mean_points / np.where(salary > 0, salary, 1))
     if lineups is None:
         lineups = legal_lineups(salary, ok, roster, cap, floor)
+    else:
+        lineups = lineups[ok[lineups].all(axis=1)]
     if len(lineups) == 0:
-        return np.zeros(mean_points.size)
-    _, own = _shares(lineups, np.where(ok, SHARPNESS * score, -np.inf), mean_points.size)
+        return lineups, np.zeros(0)
+    logit = model.sharpness * np.where(ok, score, 0.0)[lineups].sum(axis=1)
+    if model.strength is not None:
+        quality = lineup_percentiles(lineups, mean_points)
+        logit = logit + strength_tilt(logit, quality, model.strength) * quality
+    p = np.exp(logit - logit.max())
+    return lineups, p / p.sum()
+
+
+def default_ownership(mean_points: np.ndarray, salary: np.ndarray, racing: np.ndarray, roster: int, cap: int, floor: int,
+                      lineups: np.ndarray | None = None, model: FieldModel | None = None) -> np.ndarray:
+    """Projected ownership in percent (see the module docstring: an assumption unless ``model``
+    was fitted): the driver shares of the model's field (``model_distribution``), so they sum to
+    roster x 100% and respect the salary band by construction."""
+    lineups, p = model_distribution(mean_points, salary, racing, roster, cap, floor, lineups, model)
+    if not len(p):
+        return np.zeros(len(mean_points))
+    own = 100 * np.bincount(lineups.ravel(), weights=np.repeat(p, lineups.shape[1]), minlength=len(mean_points))
     return np.round(own, 2)
+
+
+def strength_tilt(logit: np.ndarray, quality: np.ndarray, target: float, bound: float = 200.0) -> float:
+    """The lambda whose lineup distribution exp(logit + lambda x quality) has mean quality
+    ``target``: the mean rises with lambda, so Newton steps kept inside a shrinking bracket
+    (bisection where a step would leave it) find it; a target beyond what lambda = +/- ``bound``
+    gives is met as nearly as the salary rules allow."""
+    def moments(lam: float) -> tuple[float, float]:
+        x = logit + lam * quality
+        p = np.exp(x - x.max())
+        p /= p.sum()
+        m = float(p @ quality)
+        return m, float(p @ (quality - m) ** 2)
+
+    lo, hi = -bound, bound
+    if moments(lo)[0] >= target:
+        return lo
+    if moments(hi)[0] <= target:
+        return hi
+    lam = 0.0
+    for _ in range(100):
+        m, v = moments(lam)
+        f = m - target
+        if abs(f) < 1e-7:
+            break
+        if f > 0:
+            hi = lam
+        else:
+            lo = lam
+        step = lam - f / v if v > 1e-12 else np.nan
+        lam = step if lo < step < hi else (lo + hi) / 2
+        if hi - lo < 1e-9:
+            break
+    return lam
+
+
+def lineup_percentiles(lineups: np.ndarray, mean_points: np.ndarray) -> np.ndarray:
+    """Each lineup's percentile (0 to 1) among ``lineups`` by projected points (the sum of its
+    drivers' mean points): the lineup-quality measure of the field strength."""
+    proj = np.asarray(mean_points, float)[lineups].sum(axis=1)
+    if len(proj) < 2:
+        return np.ones(len(proj))
+    order = np.argsort(proj, kind="stable")
+    pct = np.empty(len(proj))
+    pct[order] = np.arange(len(proj)) / (len(proj) - 1)
+    return pct
 
 
 def read_ownership_csv(text: str, names: list[str], ids: list[str], site_ids: list[str | None], source: str = "ownership",
@@ -127,6 +233,7 @@ class Field:
     notes: list[str] = field(default_factory=list)
     pool: np.ndarray | None = None  # every legal lineup the field was drawn from
     pool_p: np.ndarray | None = None  # and its probability
+    strength: float | None = None  # the field distribution's mean lineup percentile (see FieldModel), with mean_points
 
     @property
     def size(self) -> int:
@@ -188,11 +295,18 @@ def _fit_weights(lineups: np.ndarray, target: np.ndarray, playable: np.ndarray) 
 
 
 def sample_field(target_pct: np.ndarray, salary: np.ndarray, roster: int, cap: int, floor: int, n: int, seed: int,
-                 names: list[str] | None = None, lineups: np.ndarray | None = None) -> Field:
+                 names: list[str] | None = None, lineups: np.ndarray | None = None, mean_points: np.ndarray | None = None,
+                 distribution: np.ndarray | None = None) -> Field:
     """A field of ``n`` legal lineups whose driver shares match ``target_pct`` (see the module
     docstring). The lineups are drawn from all legal lineups with probability proportional to
     the product of their drivers' weights; the weights are fitted by iterative proportional
-    fitting of the expected shares (exact, over every legal lineup) to the targets."""
+    fitting of the expected shares (exact, over every legal lineup) to the targets. With
+    ``mean_points``, the field's strength (its mean lineup percentile by projected points,
+    ``lineup_percentiles``) is reported in ``Field.strength``; the strength itself is set by the
+    ownership targets (``default_ownership``): a field's mean projection is the sum of its
+    driver shares x mean points, so no reweighting of lineups with the same shares can raise it.
+    ``distribution``: the probabilities of ``lineups`` to draw from as they are (the ownership
+    model's own field, ``model_distribution``, whose shares are the targets) instead of fitting."""
     target = np.asarray(target_pct, float)
     salary = np.asarray(salary, np.int64)
     d = target.size
@@ -212,24 +326,45 @@ def sample_field(target_pct: np.ndarray, salary: np.ndarray, roster: int, cap: i
         notes.append(f"the targets imply an average lineup salary of ${spend:,.0f}, outside the ${floor:,}-${cap:,} band every "
                      "field lineup spends, so they cannot all be met")
     eligible = (target > 0) & (salary > 0)
-    if lineups is None:
-        lineups = legal_lineups(salary, eligible, roster, cap, floor)
+    if distribution is not None:
+        if lineups is None or len(lineups) != len(distribution) or not len(lineups):
+            raise ContestError("a field distribution needs its lineups, one probability each")
+        p = np.asarray(distribution, float)
+        playable = np.bincount(lineups.ravel(), minlength=d) > 0
+        expected = 100 * np.bincount(lineups.ravel(), weights=np.repeat(p, lineups.shape[1]), minlength=d)
+        theta, it = np.full(d, np.nan), 0
     else:
-        lineups = lineups[eligible[lineups].all(axis=1)]
-    if len(lineups) == 0:
-        raise ContestError(f"no lineup of the drivers with an ownership above 0 costs between ${floor:,} and ${cap:,}")
-    playable = np.bincount(lineups.ravel(), minlength=d) > 0
-    for k in np.flatnonzero(eligible & ~playable):
-        notes.append(f"{names[k]} (${int(salary[k]):,}) is in no lineup between the ${floor:,} floor and the ${cap:,} cap: priced out")
-    theta, it = _fit_weights(lineups, target, playable)
-    p, expected = _shares(lineups, theta, d)
+        if lineups is None:
+            lineups = legal_lineups(salary, eligible, roster, cap, floor)
+        else:
+            lineups = lineups[eligible[lineups].all(axis=1)]
+        if len(lineups) == 0:
+            raise ContestError(f"no lineup of the drivers with an ownership above 0 costs between ${floor:,} and ${cap:,}")
+        playable = np.bincount(lineups.ravel(), minlength=d) > 0
+        for k in np.flatnonzero(eligible & ~playable):
+            notes.append(f"{names[k]} (${int(salary[k]):,}) is in no lineup between the ${floor:,} floor and the ${cap:,} cap: "
+                         "priced out")
+        theta, it = _fit_weights(lineups, target, playable)
+        p, expected = _shares(lineups, theta, d)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
     pick = rng.choice(len(lineups), size=n, p=p)
     uniq_idx, counts = np.unique(pick, return_counts=True)
     drawn = lineups[uniq_idx]
     realized = 100 * np.bincount(drawn.ravel(), weights=np.repeat(counts, roster), minlength=d) / n
     notes += field_notes(names, target, expected, realized, n, playable, bool(notes))
-    return Field(drawn, counts, target, realized, theta, it, notes, lineups, p)
+    reached = float(p @ lineup_percentiles(lineups, mean_points)) if mean_points is not None else None
+    return Field(drawn, counts, target, realized, theta, it, notes, lineups, p, reached)
+
+
+def model_field(mean_points: np.ndarray, salary: np.ndarray, racing: np.ndarray, roster: int, cap: int, floor: int, n: int,
+                seed: int, names: list[str] | None = None, lineups: np.ndarray | None = None,
+                model: FieldModel | None = None) -> Field:
+    """A field of ``n`` lineups drawn from the ownership model's own distribution (``model_distribution``)."""
+    pool, prob = model_distribution(mean_points, salary, racing, roster, cap, floor, lineups, model)
+    if not len(prob):
+        raise ContestError(f"no lineup of the drivers who can race costs between ${floor:,} and ${cap:,}")
+    own = 100 * np.bincount(pool.ravel(), weights=np.repeat(prob, pool.shape[1]), minlength=len(mean_points))
+    return sample_field(own, salary, roster, cap, floor, n, seed, names, pool, mean_points, prob)
 
 
 def field_notes(names: list[str], target: np.ndarray, expected: np.ndarray, realized: np.ndarray, n: int, playable: np.ndarray,
@@ -256,18 +391,21 @@ def field_notes(names: list[str], target: np.ndarray, expected: np.ndarray, real
 
 
 SALARY_FLOOR = {"dk": 48_500, "fd": 48_000}  # what fields typically spend at least (default floor)
-OWNERSHIP_MODEL = ("default ownership (an assumption: no public ownership history ships to fit it): the driver shares of a field "
-                   "drawing every legal lineup with probability proportional to exp(0.4 x the sum of its drivers' scores), a "
-                   "score being half simulated mean points and half points per $1,000 of salary, each standardized")
-FIELD_METHOD = ("field: the maximum-entropy distribution over every legal lineup (salary floor to cap) whose driver shares equal "
-                "the targets (iterative proportional fitting of driver weights, solved as its dual with L-BFGS), sampled with the seed")
+OWNERSHIP_MODEL = ("default ownership (the field model: fitted on 5+ imported DraftKings contests, else an assumption): the driver "
+                   "shares of a field drawing every legal lineup with probability proportional to exp(sharpness x the sum of its "
+                   "drivers' scores + a tilt towards better-projected lineups giving the field's strength), a score mixing "
+                   "standardized simulated mean points and points per $1,000 of salary")
+FIELD_METHOD = ("field: drawn with the seed from the ownership model's lineup distribution; where ownerships are given, from the "
+                "maximum-entropy distribution over every legal lineup (salary floor to cap) whose driver shares equal the targets "
+                "(iterative proportional fitting of driver weights, solved as its dual with L-BFGS)")
 
 
 def ownership_targets(mean_points: np.ndarray, salary: np.ndarray, racing: np.ndarray, roster: int, cap: int, floor: int,
-                      given: dict[int, float] | None = None, lineups: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    """Each driver's target ownership: the analyst's where given, the default model's elsewhere
+                      given: dict[int, float] | None = None, lineups: np.ndarray | None = None,
+                      model: FieldModel | None = None) -> tuple[np.ndarray, list[str]]:
+    """Each driver's target ownership: the analyst's where given, the model's elsewhere
     (rescaled so that all targets sum to roster x 100% when the given ones leave room)."""
-    own = default_ownership(mean_points, salary, racing, roster, cap, floor, lineups)
+    own = default_ownership(mean_points, salary, racing, roster, cap, floor, lineups, model)
     notes = []
     if given:
         fixed = np.zeros(own.size, bool)

@@ -3,16 +3,17 @@ contest over the run's races (in blocks, for Dask tasks) and the JSON-ready summ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from engine.dfs.contest.field import (
     FIELD_METHOD,
-    OWNERSHIP_MODEL,
     SALARY_FLOOR,
     Field,
+    FieldModel,
     legal_lineups,
+    model_field,
     ownership_targets,
     sample_field,
 )
@@ -42,13 +43,18 @@ class ContestSetup:
     optimizer_lineups: np.ndarray
     notes: list[str]
     selection: dict | None = None
+    model: FieldModel = FieldModel()
+    untilted: Field | None = None  # the same field without the strength tilt (its ROI shows the tilt's effect)
 
 
 def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
                     ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
-                    max_exposure: float = 1.0, progress=None) -> ContestSetup:
-    """Check the contest, set the ownership targets, draw the field and (``select``) choose the
-    lineups; ``progress`` hears each phase as it starts (legal lineups, ownership, field, selection)."""
+                    max_exposure: float = 1.0, progress=None, field_model: FieldModel | None = None) -> ContestSetup:
+    """Check the contest, set the ownership targets, draw the field (with the field model's
+    strength tilt, and without it for comparison) and (``select``) choose the lineups;
+    ``progress`` hears each phase as it starts (legal lineups, ownership, field, selection).
+    ``field_model``: the ownership model and field strength (default: the stated assumption)."""
+    model = field_model or FieldModel()
     step = progress or (lambda f: None)
     step(0.0)
     p = run.portfolio.problem
@@ -75,9 +81,24 @@ def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: in
     merged = {d.driver_id: 100 * d.projected_ownership for d in run.slate.drivers if d.projected_ownership is not None}
     merged.update(ownership or {})
     given = {p.ids.index(i): float(v) for i, v in merged.items() if i in p.ids}
-    target, notes = ownership_targets(P.mean(axis=0), p.salary, racing, p.roster, p.cap, floor, given, lineups)
+    mean = P.mean(axis=0)
+    target, notes = ownership_targets(mean, p.salary, racing, p.roster, p.cap, floor, given, lineups, model)
     step(0.4)
-    fld = sample_field(target, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups)
+
+    def draw(m: FieldModel, targets) -> Field:
+        if given:  # the analyst's ownerships: the maximum-entropy field of the merged targets
+            return sample_field(targets, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups, mean)
+        return model_field(mean, p.salary, racing, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups, m)
+
+    fld = draw(model, target)
+    untilted = None
+    if model.strength is not None and len(given) < int(racing.sum()):
+        plain_model = replace(model, strength=None)
+        plain, _ = ownership_targets(mean, p.salary, racing, p.roster, p.cap, floor, given, lineups, plain_model)
+        untilted = draw(plain_model, plain)
+    elif model.strength is not None:
+        notes.append("field strength does not apply: every driver's ownership is given, and a field's strength follows from its "
+                     "ownership")
     step(0.7 if select else 1.0)
     optimizer_lineups = np.array([sorted(lu.members) for lu in run.portfolio.lineups])
     user, selection = optimizer_lineups, None
@@ -86,16 +107,21 @@ def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: in
         user = pool[select_lineups(P, pool, fld, payouts, n_user, max_exposure, seed=seed)]
         selection = {"method": SELECT_METHOD, "candidates": int(len(pool)), "max_exposure": max_exposure}
         step(1.0)
-    return ContestSetup(size, float(entry_fee), payouts, int(seed), floor, fld, user, optimizer_lineups, notes, selection)
+    return ContestSetup(size, float(entry_fee), payouts, int(seed), floor, fld, user, optimizer_lineups, notes, selection, model,
+                        untilted)
 
 
-def contest_block(run, setup: ContestSetup, block: int, blocks: int, which: str = "user", progress=None, cancel=None) -> ContestResult:
+def contest_block(run, setup: ContestSetup, block: int, blocks: int, which: str = "user", progress=None,
+                  cancel=None) -> ContestResult | None:
     """The contest over block ``block`` of ``blocks`` equal runs of the simulated races (one Dask
     task each for a large contest); ``which``: the entered lineups, or the optimizer's ("base")."""
     P = run.points
     lo, hi = block * len(P) // blocks, (block + 1) * len(P) // blocks
-    lineups = setup.user if which == "user" else setup.optimizer_lineups
-    return simulate_contest(P[lo:hi], lineups, setup.fld, setup.payouts, progress=progress, cancel=cancel)
+    lineups = setup.optimizer_lineups if which == "base" else setup.user
+    fld = setup.untilted if which == "untilted" else setup.fld
+    if fld is None:  # no untilted field (every ownership given): nothing to compare
+        return None
+    return simulate_contest(P[lo:hi], lineups, fld, setup.payouts, progress=progress, cancel=cancel)
 
 
 def merge_results(parts: list[ContestResult]) -> ContestResult:
@@ -106,7 +132,8 @@ def merge_results(parts: list[ContestResult]) -> ContestResult:
                          first.duplicates, first.field_size)
 
 
-def contest_summary(run, setup: ContestSetup, res: ContestResult, base: ContestResult | None = None) -> dict:
+def contest_summary(run, setup: ContestSetup, res: ContestResult, base: ContestResult | None = None,
+                    untilted: ContestResult | None = None) -> dict:
     """The JSON-ready contest result (see ``pitwall contest``)."""
     p = run.portfolio.problem
     P, fld, payouts, user = run.points, setup.fld, setup.payouts, setup.user
@@ -116,7 +143,7 @@ def contest_summary(run, setup: ContestSetup, res: ContestResult, base: ContestR
         "contest": {"size": setup.size, "entry_fee": setup.entry_fee, "payout_total": round(payouts.total, 2), "payouts": payouts.name,
                     "paid_places": payouts.paid_places, "salary_floor": setup.floor, "races": int(P.shape[0]), "seed": setup.seed},
         "field": {"lineups": fld.size, "unique_lineups": int(len(fld.counts)), "max_duplicates": int(fld.counts.max()),
-                  "mean_profit": res.field_mean_profit(), "method": FIELD_METHOD, "ownership_model": OWNERSHIP_MODEL,
+                  "mean_profit": res.field_mean_profit(), "method": FIELD_METHOD, "ownership_model": setup.model.describe(),
                   "ownership": [{"driver_id": p.ids[k], "name": p.names[k], "target": round(float(fld.target[k]), 2),
                                  "realized": round(float(fld.realized[k]), 2)} for k in np.argsort(-fld.target)],
                   "notes": setup.notes + fld.notes},
@@ -125,15 +152,29 @@ def contest_summary(run, setup: ContestSetup, res: ContestResult, base: ContestR
                      "salary": int(p.salary[lu].sum()), "mean_points": round(float(points[:, k].mean()), 2), **m}
                     for k, (lu, m) in enumerate(zip(user.tolist(), metrics))],
         "payout_table": payouts.rows(),
+        "field_strength": field_strength(setup, res, untilted),
     }
     if setup.selection is not None:
         out["selection"] = {**setup.selection, "optimizer_portfolio": base.portfolio() if base is not None else None}
     return out
 
 
+def field_strength(setup: ContestSetup, res: ContestResult, untilted: ContestResult | None) -> dict:
+    """Which field model the contest used (source and parameters) and the tilt's effect: the
+    field's mean lineup percentile with and without it, and the portfolio's ROI against each."""
+    out = {**setup.model.as_dict(), "description": setup.model.describe(),
+           "realized_strength": None if setup.fld.strength is None else round(setup.fld.strength, 4)}
+    if setup.untilted is not None:
+        out["untilted_strength"] = round(float(setup.untilted.strength), 4)
+    if untilted is not None:
+        pf, pu = res.portfolio(), untilted.portfolio()
+        out.update(roi=pf["roi"], roi_without_tilt=pu["roi"], mean_profit=pf["mean_profit"], mean_profit_without_tilt=pu["mean_profit"])
+    return out
+
+
 def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, floor: int | None = None,
                 ownership: dict[str, float] | None = None, max_entries: int | None = None, select: bool = False,
-                max_exposure: float = 1.0, progress=None, cancel=None) -> dict:
+                max_exposure: float = 1.0, progress=None, cancel=None, field_model: FieldModel | None = None) -> dict:
     """The contest of an optimize run's lineups (the user's entries) against a field drawn from
     ownership, over the run's simulated races, in this process; JSON-ready (see ``pitwall
     contest``). ``ownership``: driver id -> percent for the drivers the analyst set. ``select``:
@@ -143,9 +184,10 @@ def run_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: int, f
     the same steps as Dask tasks (a task per block of races for large contests)."""
     step = progress or (lambda f: None)
     setup = prepare_contest(run, size, entry_fee, payouts, seed, floor, ownership, max_entries, select, max_exposure,
-                            progress=lambda f: step(0.2 * f))
-    base = None
-    if select:
-        base = contest_block(run, setup, 0, 1, "base", progress=lambda f: step(0.2 + 0.4 * f), cancel=cancel)
-    res = contest_block(run, setup, 0, 1, "user", progress=lambda f: step(0.6 + 0.4 * f if select else 0.2 + 0.8 * f), cancel=cancel)
-    return contest_summary(run, setup, res, base)
+                            progress=lambda f: step(0.2 * f), field_model=field_model)
+    kinds = ["user"] + (["base"] if select else []) + (["untilted"] if setup.untilted is not None else [])
+    done = {}
+    for k, which in enumerate(kinds):
+        done[which] = contest_block(run, setup, 0, 1, which, cancel=cancel,
+                                    progress=lambda f, k=k: step(0.2 + 0.8 * (k + f) / len(kinds)))
+    return contest_summary(run, setup, done["user"], done.get("base"), done.get("untilted"))

@@ -48,7 +48,7 @@ def main() -> None:
 
 
 # the command groups register their commands on the apps of engine.interfaces.cli.common
-from engine.interfaces.cli import data, lineups, model, ontology, serve  # noqa: E402,F401
+from engine.interfaces.cli import contest, data, lineups, model, ontology, serve  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperGroup
 
-COMMAND_ORDER = ("constraints", "backtest", "api", "fit", "simulate", "optimize", "contest", "data", "ontology")
+COMMAND_ORDER = ("constraints", "backtest", "api", "fit", "simulate", "optimize", "contest", "ownership", "data", "ontology")
 
 
 class CommandGroup(TyperGroup):

@@ -1,9 +1,8 @@
-"""The lineup commands: `pitwall constraints`, `pitwall optimize` and `pitwall contest`."""
+"""The lineup commands: `pitwall constraints` and `pitwall optimize` (`pitwall contest` is in engine.interfaces.cli.contest)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
@@ -163,111 +162,3 @@ def optimize_cmd(
         fail(str(exc))
     if json_out:
         write_output(json_out, json.dumps(summary, indent=1))
-
-
-@app.command("contest")
-def contest_cmd(
-    race: str = SLATE_OPTIONS["race"],
-    slate: str = SLATE_OPTIONS["slate"],
-    salaries: str = SLATE_OPTIONS["salaries"],
-    track: str = SLATE_OPTIONS["track"],
-    date: str = SLATE_OPTIONS["date"],
-    series: str = SLATE_OPTIONS["series"],
-    site: str = SLATE_OPTIONS["site"],
-    contest_size: int = typer.Option(10_000, min=2, max=1_000_000, help="entries in the contest (yours plus the field)"),
-    entry_fee: float = typer.Option(20.0, min=0, help="entry fee, dollars"),
-    payouts: str = typer.Option("large-gpp", help="single-entry-gpp | large-gpp | 50-50 | double-up, or a CSV place_from,place_to,prize"),
-    lineups: int = typer.Option(150, min=1, max=500, help="your lineups (built by the optimizer)"),
-    max_entries: int = typer.Option(150, min=1, help="entries a user may have in the contest"),
-    ownership: str = typer.Option(None, help="CSV of projected ownership: driver name or DK/FD ID, ownership %"),
-    salary_floor: int = typer.Option(None, help="the least a field lineup spends (default: $48,500 DK, $48,000 FD)"),
-    objective: str = typer.Option("mean", help="the optimizer's objective for your lineups: mean | ceiling | cvar | target"),
-    scenarios: int = typer.Option(10_000, min=MIN_SCENARIOS, max=MAX_SCENARIOS, help="simulated races"),
-    seed: int = typer.Option(0, min=0, help="random seed: races, lineups and field"),
-    json_out: str = typer.Option(None, "--json", help="the contest JSON: contest, field, portfolio, lineups"),
-    out: str = typer.Option(None, help="upload CSV of your lineups for the site"),
-    select: bool = typer.Option(False, "--select", help="choose the lineups for this contest (greedy expected profit from a pool "
-                                "of at least 1,000 candidates) instead of entering the optimizer's"),
-    max_exposure: str = typer.Option("100%", help="with --select: no driver in more than this share of the lineups (e.g. 50%)"),
-) -> None:
-    """Simulate a contest: your lineups against a field drawn from projected ownership, over the
-    simulated races; prints each lineup's ROI, win%, cash% and duplicates, and the portfolio's profit."""
-    from pydantic import ValidationError
-
-    from engine.core.settings import get_settings
-    from engine.core.textio import InputFileError, read_text
-    from engine.data.grid import SimulationError
-    from engine.dfs.constraints import SpecError
-    from engine.dfs.contest.field import read_ownership_csv
-    from engine.dfs.contest.payouts import (
-        ContestError,
-        preset_payouts,
-        read_payouts_csv,
-    )
-    from engine.dfs.contest.run import run_contest
-    from engine.dfs.exports import ExportError, lineups_csv
-    from engine.dfs.lineups import OptimizerError
-    from engine.jobs.pipeline import OptimizeSettings
-    from engine.jobs.service import optimize_job
-
-    outputs((json_out, "--json"), (out, "--out"))
-    s = load_slate_arg(race, slate, track, salaries, date, need_track=True, series=series)
-    site = resolve_site(s, site)
-    try:
-        if Path(payouts).suffix.lower() == ".csv" or Path(payouts).exists():
-            text, _ = read_text(payouts, f"--payouts {payouts}")
-            table = read_payouts_csv(text, contest_size, entry_fee, source=f"--payouts {payouts}")
-        else:
-            table = preset_payouts(payouts, contest_size, entry_fee)
-        if table.overlay():
-            err.print(f"[yellow]warning:[/yellow] {table.overlay()}", highlight=False)
-        given = None
-        if ownership:
-            text, _ = read_text(ownership, f"--ownership {ownership}")
-            pos = read_ownership_csv(text, [d.name for d in s.drivers], [d.driver_id for d in s.drivers],
-                                     [d.site_player_id for d in s.drivers], source=f"--ownership {ownership}",
-                                     site_names=[d.site_name for d in s.drivers])
-            given = {s.drivers[k].driver_id: v for k, v in pos.items()}
-    except (ContestError, InputFileError) as exc:
-        fail(str(exc))
-    try:
-        settings = OptimizeSettings(site=site, n_lineups=lineups, n_scenarios=scenarios, objective=objective, seed=seed)
-    except ValidationError as exc:
-        settings_error(exc)
-    try:
-        with progress_bar(f"Optimizing {s.slate_id}") as cb, cli_dispatch(False, cb) as d:
-            _, run = optimize_job(s, settings, get_settings(), keep_object=True)(d)
-        with progress_bar(f"Contest of {contest_size:,} entries") as cb:
-            result = run_contest(run, contest_size, entry_fee, table, seed, salary_floor, given, max_entries, select=select,
-                                 max_exposure=parse_share(max_exposure, "--max-exposure"), progress=cb)
-    except (SpecError, OptimizerError, SimulationError, ContestError) as exc:
-        fail(str(exc))
-    c, f, pf = result["contest"], result["field"], result["portfolio"]
-    show_table(f"your {len(result['lineups'])} lineups in a ${entry_fee:g} contest of {contest_size:,} ({c['payouts']}, "
-               f"${c['payout_total']:,.0f} paid) over {c['races']:,} simulated races",
-               ["#", "drivers", "salary", "ROI", "win %", "top 1%", "top 10%", "cash %", "dupes"],
-               [[k + 1, ", ".join(r["drivers"]), f"{r['salary']:,}", f"{100 * r['roi']:.1f}%" if r["roi"] is not None else "-",
-                 f"{r['win_pct']:.2f}", f"{r['top1_pct']:.1f}", f"{r['top10_pct']:.1f}", f"{r['cash_pct']:.1f}", r["avg_duplicates"]]
-                for k, r in enumerate(result["lineups"])], left=("drivers",))
-    show_table("ownership: target and field", ["driver", "target %", "field %"],
-               [[o["name"], f"{o['target']:.1f}", f"{o['realized']:.1f}"] for o in f["ownership"]], left=("driver",))
-    roi = f"{100 * pf['roi']:.1f}%" if pf["roi"] is not None else "-"
-    console.print(f"portfolio: mean profit ${pf['mean_profit']:,.2f} (ROI {roi}), any cash {100 * pf['cash_prob']:.1f}%, "
-                  f"profit p5 / p50 / p95 ${pf['profit_p5']:,.0f} / ${pf['profit_p50']:,.0f} / ${pf['profit_p95']:,.0f}")
-    if "selection" in result:
-        base = result["selection"]["optimizer_portfolio"]
-        broi = f"{100 * base['roi']:.1f}%" if base["roi"] is not None else "-"
-        console.print(f"selected from {result['selection']['candidates']:,} candidates; the optimizer's own {len(result['lineups'])} "
-                      f"lineups: mean profit ${base['mean_profit']:,.2f} (ROI {broi})", highlight=False)
-    console.print(f"field: {f['lineups']:,} lineups ({f['unique_lineups']:,} different, up to {f['max_duplicates']} alike), "
-                  f"mean profit ${f['mean_profit']:,.2f} a lineup")
-    console.print(f"{f['ownership_model']}; {f['method']}", highlight=False)
-    for line in f["notes"]:
-        console.print(f"note: {line}", highlight=False)
-    try:
-        if out:
-            write_output(out, lineups_csv(s, site, [r["driver_ids"] for r in result["lineups"]]))
-    except ExportError as exc:
-        fail(str(exc))
-    if json_out:
-        write_output(json_out, json.dumps(result, indent=1))
