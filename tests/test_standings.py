@@ -166,3 +166,12 @@ def test_without_imports_the_assumption_is_named_with_its_effect(tmp_path):
             "--scenarios", "1000", "--strength", "none", "--json", str(tmp_path / "n.json"), state=tmp_path / "state")
     fs = json.loads((tmp_path / "n.json").read_text())["field_strength"]
     assert r.returncode == 0 and fs["strength"] is None and "roi_without_tilt" not in fs
+
+
+def test_ranks_must_follow_points(slate):
+    rows = FIXTURE.read_bytes().decode().split("\r\n")
+    cells = rows[3].split(",")
+    cells[0] = "99"
+    rows[3] = ",".join(cells)
+    with pytest.raises(ContestError, match=r"Rank: entry \d+ is ranked 99 with [\d.]+ points, where the points rank it \d+"):
+        read_standings("\r\n".join(rows), slate, "ranks.csv")

@@ -187,7 +187,7 @@ def read_standings(text: str, slate: Slate, source: str = "standings", contest_i
     if not records and not problems:
         problems.append("no entries")
     entries = pd.DataFrame(records)
-    if len(entries):
+    if len(entries) and not problems:  # ranks are checked on a whole file (a refused row would shift them)
         _check_ranks(entries, problems)
     if problems:
         shown = problems[:15]
@@ -212,8 +212,9 @@ def _check_ranks(entries: pd.DataFrame, problems: list[str]) -> None:
     bad = e.index[e["rank"].to_numpy() != expect]
     if len(bad):
         r = entries.loc[bad[0]]
-        problems.append(f"Rank: entry {r['entry_id']} is ranked {r['rank']} with {r['points']} points, but {int(expect[list(e.index).index(bad[0])])} "
-                        f"entries' points say so ({len(bad)} rank(s) disagree with the points)")
+        should = int(expect[list(e.index).index(bad[0])])
+        problems.append(f"Rank: entry {r['entry_id']} is ranked {r['rank']} with {r['points']} points, where the points rank it {should} "
+                        f"({len(bad)} rank(s) disagree with the points)")
 
 
 # ----------------------------------------------------------------------------- storage
