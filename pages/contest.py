@@ -9,7 +9,7 @@ import streamlit as st
 
 from engine.core.settings import get_settings
 from engine.core.textio import decode_text
-from engine.dfs.contest.field import FIELD_METHOD, SALARY_FLOOR
+from engine.dfs.contest.field import FIELD_METHOD, SALARY_FLOOR, with_strength
 from engine.dfs.contest.payouts import PRESETS, money, preset_payouts, read_payouts_csv
 from engine.dfs.exports import lineups_csv
 from engine.jobs.pipeline import OptimizeSettings
@@ -68,26 +68,11 @@ def form() -> None:
                 st.warning(payouts.overlay())
             settings = OptimizeSettings(site=site, n_lineups=int(n_lineups), n_scenarios=int(n_scen), seed=int(seed))
             contest = {"size": int(size), "entry_fee": float(fee), "payouts": payouts, "seed": int(seed), "floor": int(floor),
-                       "select": bool(select), "max_exposure": max_exp / 100, "field_model": chosen_model(model, strength)}
+                       "select": bool(select), "max_exposure": max_exp / 100, "field_model": with_strength(model, strength)}
             st.session_state["ct_run"] = runner().submit("contest", contest_plan(s, settings, get_settings(), contest, model=load_params(series=s.series.value)),
                                                          owner=owner(), request={"slate_id": s.slate_id, "contest_size": int(size)})
         except Exception as exc:  # noqa: BLE001 - shown; nothing was started
             show_error(exc, "The contest was not started")
-
-
-def chosen_model(model, strength: str):
-    """The field model of the run: the one in use (auto), without the tilt (none), or with the strength given."""
-    from dataclasses import replace
-
-    text = strength.strip().lower()
-    if text in ("", "auto"):
-        return model
-    if text == "none":
-        return replace(model, strength=None)
-    value = float(text.rstrip("%")) / (100 if text.endswith("%") or float(text.rstrip("%")) > 1 else 1)
-    if not 0 < value < 1:
-        raise ValueError(f"field strength {strength!r}: a mean lineup percentile between 0 and 1 (e.g. 0.85), auto or none")
-    return replace(model, strength=value)
 
 
 @st.fragment(run_every=0.5)

@@ -510,13 +510,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": [str(exc)]}, 422)
         from engine.model.params import load_params
 
-        from dataclasses import replace as _replace
-
+        from engine.dfs.contest.field import with_strength
         from engine.dfs.contest.review import field_model_in_use
 
-        model, _ = field_model_in_use(service.settings.state_dir, slate.series.value)
-        if req.field_strength != "auto":
-            model = _replace(model, strength=None if req.field_strength == "none" else float(req.field_strength))
+        model = with_strength(field_model_in_use(service.settings.state_dir, slate.series.value)[0], str(req.field_strength))
         contest = {"size": req.contest_size, "entry_fee": req.entry_fee, "payouts": table, "seed": opts.seed, "floor": req.salary_floor,
                    "ownership": own or None, "max_entries": req.max_entries, "select": req.select,
                    "max_exposure": req.select_max_exposure, "field_model": model}

@@ -72,6 +72,26 @@ class FieldModel:
                 "strength": self.strength}
 
 
+def with_strength(model: FieldModel, text: str | None) -> FieldModel:
+    """The model with the strength a user asked for: "auto" (or nothing) keeps it, "none" drops
+    the tilt, a number is the mean lineup percentile (0.85 or 85%). ValueError naming the value otherwise."""
+    from dataclasses import replace
+
+    t = (text or "auto").strip().lower()
+    if t == "auto":
+        return model
+    if t == "none":
+        return replace(model, strength=None)
+    try:
+        number = float(t.rstrip("%"))
+    except ValueError:
+        raise ValueError(f"field strength {text!r}: give auto, none, or a mean lineup percentile between 0 and 1 (e.g. 0.85)") from None
+    value = number / 100 if t.endswith("%") or number > 1 else number
+    if not 0 < value < 1:
+        raise ValueError(f"field strength {text!r}: a mean lineup percentile is between 0 and 1 (e.g. 0.85)")
+    return replace(model, strength=value)
+
+
 def model_distribution(mean_points: np.ndarray, salary: np.ndarray, racing: np.ndarray, roster: int, cap: int, floor: int,
                        lineups: np.ndarray | None = None, model: FieldModel | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ownership model's field: every legal lineup of drivers who can race (between ``floor``

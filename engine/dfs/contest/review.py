@@ -16,6 +16,7 @@ leave-one-contest-out check, and the post-race review of one contest.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,6 @@ class ContestFacts:
         legal = legal_lineups(salary, racing, ROSTER, st.slate.salary_cap or 50_000, SALARY_FLOOR["dk"])
         return cls(st.contest_id, salary, racing, legal, proj, st.ownership, st.lineups)
 
-    def model_ownership(self, model: FieldModel) -> np.ndarray:
-        return default_ownership(self.projection, self.salary, self.racing, ROSTER, 50_000, SALARY_FLOOR["dk"], self.legal, model)
 
     def _parts(self):
         """Per legal lineup (of drivers who can race): its summed standardized points and value, and its percentile."""
@@ -286,13 +285,12 @@ def _review_mine(st: Standings, P: np.ndarray, payouts: Payouts, mine: np.ndarra
                      "pre_race_percentile_of_real": round(100 * float((pts[:, k] < rp).mean()), 1)})
     # the real field without the user's own entries, as a field of unique lineups and their counts
     real = st.lineups
+    left = Counter(map(tuple, mine.tolist()))  # the user's own entries leave the real field once each
     keep = np.ones(len(real), bool)
-    mine_keys = {tuple(r) for r in mine.tolist()}
-    taken = {}
     for i, r in enumerate(map(tuple, real.tolist())):
-        if r in mine_keys and taken.get(r, 0) < sum(1 for m in mine.tolist() if tuple(m) == r):
+        if left[r] > 0:
             keep[i] = False
-            taken[r] = taken.get(r, 0) + 1
+            left[r] -= 1
     uniq, counts = np.unique(real[keep], axis=0, return_counts=True)
     real_field = Field(uniq, counts, modelled.target, modelled.realized, modelled.weights, 0)
     vs_real = simulate_contest(P, mine, real_field, payouts).portfolio()

@@ -82,20 +82,18 @@ def prepare_contest(run, size: int, entry_fee: float, payouts: Payouts, seed: in
     merged.update(ownership or {})
     given = {p.ids.index(i): float(v) for i, v in merged.items() if i in p.ids}
     mean = P.mean(axis=0)
-    target, notes = ownership_targets(mean, p.salary, racing, p.roster, p.cap, floor, given, lineups, model)
+
+    def draw(m: FieldModel) -> tuple[Field, list[str]]:
+        if given:  # the analyst's ownerships, the model's elsewhere: the maximum-entropy field of the merged targets
+            targets, said = ownership_targets(mean, p.salary, racing, p.roster, p.cap, floor, given, lineups, m)
+            return sample_field(targets, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups, mean), said
+        return model_field(mean, p.salary, racing, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups, m), []
+
     step(0.4)
-
-    def draw(m: FieldModel, targets) -> Field:
-        if given:  # the analyst's ownerships: the maximum-entropy field of the merged targets
-            return sample_field(targets, p.salary, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups, mean)
-        return model_field(mean, p.salary, racing, p.roster, p.cap, floor, n_field, seed, list(p.names), lineups, m)
-
-    fld = draw(model, target)
+    fld, notes = draw(model)
     untilted = None
     if model.strength is not None and len(given) < int(racing.sum()):
-        plain_model = replace(model, strength=None)
-        plain, _ = ownership_targets(mean, p.salary, racing, p.roster, p.cap, floor, given, lineups, plain_model)
-        untilted = draw(plain_model, plain)
+        untilted, _ = draw(replace(model, strength=None))
     elif model.strength is not None:
         notes.append("field strength does not apply: every driver's ownership is given, and a field's strength follows from its "
                      "ownership")

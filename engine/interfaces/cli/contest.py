@@ -36,26 +36,18 @@ app.add_typer(ownership_app, name="ownership")
 def field_model_arg(strength: str | None, series: str):
     """The field model of a run and the sentence saying which: --strength auto (the default: fitted
     on imported contests when there are enough, else the assumption), none, or a percentile."""
-    from dataclasses import replace
-
     from engine.core.settings import get_settings
+    from engine.dfs.contest.field import with_strength
     from engine.dfs.contest.review import field_model_in_use
 
     model, said = field_model_in_use(get_settings().state_dir, series)
-    text = (strength or "auto").strip().lower()
-    if text == "auto":
+    if (strength or "auto").strip().lower() == "auto":
         return model, said
-    if text == "none":
-        model = replace(model, strength=None)
-        return model, model.describe() + " (--strength none)"
     try:
-        value = float(text.rstrip("%")) / (100 if text.endswith("%") or float(text.rstrip("%")) > 1 else 1)
-    except ValueError:
-        fail(f"--strength {strength!r}: give auto, none, or a mean lineup percentile between 0 and 1 (e.g. 0.85)")
-    if not 0 < value < 1:
-        fail(f"--strength {strength!r}: a mean lineup percentile is between 0 and 1 (e.g. 0.85)")
-    model = replace(model, strength=value)
-    return model, model.describe() + " (--strength)"
+        model = with_strength(model, strength)
+    except ValueError as exc:
+        fail(f"--strength: {exc}")
+    return model, model.describe() + f" (--strength {strength})"
 
 
 @contest_app.callback(invoke_without_command=True)
