@@ -20,7 +20,7 @@ from engine.data.slates import shipped_salary_slate
 from engine.data.which_series import pick_series
 
 PITWALL = str(Path(sys.executable).with_name("pitwall"))
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "series" / "nascar_api_joeah99" / "season_2025"
+FEED = Path(__file__).resolve().parent / "fixtures" / "truck_2025"  # the first three races of the 2025 Truck feed files
 NXS_SLATE = DATA_DIR / "salaries" / "dk_2026-04-11_nxs_bristol.csv"
 TRUCK_SLATE = DATA_DIR / "salaries" / "dk_2026-04-10_truck_bristol.csv"
 
@@ -73,7 +73,7 @@ def test_series_from_file_names():
 def _truck_files(folder: Path, names: tuple[str, str] = ("trucks-results.csv", "trucks-misc.csv"), races: int = 3) -> list[Path]:
     """The first races of the real 2025 Truck season from the NASCAR feed, under the given names."""
     folder.mkdir(parents=True, exist_ok=True)
-    res, misc = pd.read_csv(SHARED / "trucks-results.csv"), pd.read_csv(SHARED / "trucks-misc.csv")
+    res, misc = pd.read_csv(FEED / "trucks-results.csv"), pd.read_csv(FEED / "trucks-misc.csv")
     first = sorted(res["race_id"].unique())[:races]
     res[res["race_id"].isin(first)].to_csv(folder / names[0], index=False)
     misc[misc["race_id"].isin(first)].to_csv(folder / names[1], index=False)
