@@ -8,12 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from engine.core.settings import Settings
 from engine.data.history import History
 from engine.data.slates import shipped_salary_slate
-from engine.dfs.ontology.embedded import EmbeddedOntology
 from engine.jobs.pipeline import OptimizeSettings
 from engine.jobs.runner import JobRunner
-from engine.jobs.service import optimize_cache_key, optimize_work
+from engine.jobs.service import optimize_cache_key, optimize_job
 from engine.jobs.store import JobStore
 
 
@@ -22,9 +22,10 @@ def main() -> None:
     slate = shipped_salary_slate("dk_2026-04-12_race08_bristol.csv", h)
     settings = OptimizeSettings(n_lineups=20, n_scenarios=10_000, seed=0, min_unique=2)
     with tempfile.TemporaryDirectory() as d:
+        app_settings = Settings(state_dir=Path(d))
         runner = JobRunner(JobStore(Path(d) / "jobs.sqlite"))
         t = time.perf_counter()
-        run_id = runner.submit("optimize", optimize_work(slate, settings, EmbeddedOntology(), calibration=True),
+        run_id = runner.submit("optimize", optimize_job(slate, settings, app_settings, calibration=True),
                                cache_key=optimize_cache_key(slate, settings, True))
         submit = time.perf_counter() - t
         st = runner.wait(run_id, 300)
@@ -32,7 +33,7 @@ def main() -> None:
         res = runner.result(run_id)
         print(f"submit {1000 * submit:.1f} ms; Run -> lineups ({st['status']}): {total:.2f} s; stages {res['seconds']}")
         t = time.perf_counter()
-        again = runner.submit("optimize", optimize_work(slate, settings, EmbeddedOntology(), calibration=True),
+        again = runner.submit("optimize", optimize_job(slate, settings, app_settings, calibration=True),
                               cache_key=optimize_cache_key(slate, settings, True))
         print(f"same inputs again: {1000 * (time.perf_counter() - t):.1f} ms (reused run {again == run_id})")
         runner.shutdown()

@@ -267,39 +267,49 @@ def _feasible_lineups(p: Problem, limit: int = ENUM_LIMIT) -> np.ndarray | None:
     budget = p.cap - int(p.salary[locks].sum())
     if r < 0 or len(free) < r or math.comb(len(free), r) > 4 * limit:
         return None if r >= 0 and len(free) >= r else np.zeros((0, p.roster), dtype=np.int16)
-    combos = combos_under_cap(p.salary[free], r, budget, limit)
-    if combos is None:
+    lineups = combos_under_cap(p.salary[free], r, budget, limit, labels=free)  # rows of driver indices, ascending
+    if lineups is None:
         return None
-    if len(combos) == 0:
+    if len(lineups) == 0:
         return np.zeros((0, p.roster), dtype=np.int16)
-    lineups = free[combos.astype(np.int64)] if r else np.zeros((1, 0), dtype=np.int64)
     if locks:
-        lineups = np.hstack([np.tile(np.array(locks, dtype=np.int64), (len(lineups), 1)), lineups])
-    lineups = np.sort(lineups, axis=1)
+        lineups = np.sort(np.hstack([np.tile(np.array(locks, dtype=np.int16), (len(lineups), 1)), lineups]), axis=1)
     ok = ~rule_violations(p, lineups)
-    return lineups[ok].astype(np.int16)
+    return lineups if ok.all() else lineups[ok]
 
 
-def combos_under_cap(sal: np.ndarray, r: int, budget: int, limit: int = ENUM_LIMIT) -> np.ndarray | None:
+def combos_under_cap(sal: np.ndarray, r: int, budget: int, limit: int = ENUM_LIMIT,
+                     labels: np.ndarray | None = None) -> np.ndarray | None:
     """Every set of ``r`` of these salaries costing at most ``budget`` (rows of sorted indices,
-    int16), or None when there are more than ``limit``. Partial sets are pruned on salary (what
-    is left must still buy the remaining spots at the cheapest price)."""
+    int16; of ``labels[i]`` instead of ``i`` when given, an increasing array), or None when
+    there are more than ``limit``. Partial sets are pruned on salary (what is left must still
+    buy the remaining spots at the cheapest price)."""
     sal = np.asarray(sal, np.int64)
+    lab = np.arange(len(sal)) if labels is None else np.asarray(labels, np.int64)
     cheapest = np.sort(sal)
     combos = np.zeros((1, 0), dtype=np.int16)
     spent = np.zeros(1, dtype=np.int64)
     for step in range(r):
         need = int(cheapest[: r - step - 1].sum())
-        last = combos[:, -1].astype(np.int64) if step else np.full(len(combos), -1)
-        parts, spend = [], []
+        last = combos[:, -1].astype(np.int64) if step else np.full(len(combos), -1)  # ascending: parts go in label order
+        picks = []
         for v in range(len(sal)):
-            rows = np.flatnonzero((last < v) & (spent + sal[v] + need <= budget))
+            before = int(np.searchsorted(last, lab[v]))  # the rows whose last driver comes before v
+            rows = np.flatnonzero(spent[:before] <= budget - sal[v] - need)
             if rows.size:
-                parts.append(np.hstack([combos[rows], np.full((rows.size, 1), v, dtype=np.int16)]))
-                spend.append(spent[rows] + sal[v])
-        if not parts:
-            return np.zeros((0, r), dtype=np.int16)
-        combos, spent = np.vstack(parts), np.concatenate(spend)
-        if len(combos) > limit:
+                picks.append((v, rows))
+        total = sum(len(rows) for _, rows in picks)
+        if total > limit:
             return None
+        grown = np.empty((total, step + 1), dtype=np.int16)
+        grown_spent = np.empty(total, dtype=np.int64)
+        at = 0
+        for v, rows in picks:
+            grown[at : at + len(rows), :step] = combos[rows]
+            grown[at : at + len(rows), step] = lab[v]
+            grown_spent[at : at + len(rows)] = spent[rows] + sal[v]
+            at += len(rows)
+        if not total:
+            return np.zeros((0, r), dtype=np.int16)
+        combos, spent = grown, grown_spent
     return combos

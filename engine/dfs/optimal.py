@@ -78,7 +78,7 @@ class _PersistentLineupModel:
         return sorted(int(i) for i in np.flatnonzero(np.asarray(self.h.getSolution().col_value) > 0.5))
 
 
-def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "cbc", chunk: int = 256,
+def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "cbc", chunk: int = 128,
                     progress: Callable[[float], None] | None = None) -> OptimalResult:
     """The exact best lineup of every scenario under the spec's lineup constraints (see the
     module docstring): DP over (drivers, salary, deep starters), MILP for the few the DP
@@ -118,24 +118,33 @@ def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "
         V[0, 0, 0, :] = base[lo:hi]
         took = np.zeros((n_items, R + 1, K + 1, W + 1, s_c), dtype=np.uint8)
         pts = P[lo:hi][:, items].T.copy()  # items x scenarios
+        bufs = [np.empty((R, K + 1, W + 1, s_c), dtype=np.float32) for _ in range(2)]
         for j in range(n_items):
             wi, pi, di = int(w[j]), pts[j], bool(deep[items[j]])
             if wi > W:
                 continue
             c_hi = min(j, R - 1)
             c_lo = max(0, R - (n_items - j))
-            for c in range(c_hi, c_lo - 1, -1):
-                if di and K > 0:
-                    moves = [(slice(0, K), slice(1, K + 1), 1), (slice(K, K + 1), slice(K, K + 1), 2)]
+            if c_hi < c_lo:
+                continue
+            # every count at once: the candidates are read before any of this item's updates
+            # (0/1 knapsack); took holds 1 where taking item j improved a state, 2 where the
+            # move that fills the last deep-starter slot did (bit 2 over bit 1 when both did)
+            src_c, dst_c = slice(c_lo, c_hi + 1), slice(c_lo + 1, c_hi + 2)
+            if di and K > 0:
+                moves = [(slice(0, K), slice(1, K + 1), 1), (slice(K, K + 1), slice(K, K + 1), 2)]
+            else:
+                moves = [(slice(0, K + 1), slice(0, K + 1), 1)]
+            cands = [np.add(V[src_c, src, : W + 1 - wi], pi, out=b[: c_hi + 1 - c_lo, : src.stop - src.start, : W + 1 - wi])
+                     for b, (src, _, _) in zip(bufs, moves)]
+            for cand, (_, dst, code) in zip(cands, moves):
+                cur = V[dst_c, dst, wi:]
+                mark = took[j, dst_c, dst, wi:]
+                if code == 1:
+                    np.greater(cand, cur, out=mark)
                 else:
-                    moves = [(slice(0, K + 1), slice(0, K + 1), 1)]
-                for src, dst, code in moves:
-                    cand = V[c, src, : W + 1 - wi] + pi
-                    cur = V[c + 1, dst, wi:]
-                    better = cand > cur
-                    if better.any():
-                        np.copyto(cur, cand, where=better)
-                        took[j, c + 1, dst, wi:][better] = code
+                    mark += np.greater(cand, cur).view(np.uint8) << 1
+                np.maximum(cur, cand, out=cur)
         best_w = np.argmax(V[R, K], axis=0)
         scores[lo:hi] = V[R, K, best_w, np.arange(s_c)]
         # backtrack
@@ -147,6 +156,7 @@ def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "
         cols = np.arange(s_c)
         for j in range(n_items - 1, -1, -1):
             code = took[j, c, t, ww, cols]
+            code = np.where(code >= 2, 2, code)
             hit = code > 0
             if hit.any():
                 chosen[cols[hit], items[j]] = True

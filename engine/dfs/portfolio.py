@@ -140,27 +140,44 @@ def _describe(lineup: list[int], P: np.ndarray, salary: np.ndarray) -> Lineup:
     return Lineup(lineup, int(salary[lineup].sum()), float(s.mean()), *(float(v) for v in np.percentile(s, [10, 50, 90])))
 
 
-def _pick(pool: np.ndarray, order: np.ndarray, taken: np.ndarray, forced_in: set[int], forced_out: set[int],
-          previous: list[list[int]], max_shared: int, n: int, chunk: int = 8192) -> int | None:
+RANK_FIRST = 65_536  # pool lineups ranked up front; picks rarely go deeper (the rest is ranked when one does)
+
+
+def lineup_masks(lineups: np.ndarray, n: int) -> np.ndarray:
+    """Each lineup (a row of driver indices below ``n``) as a bit set of its drivers: one
+    uint64 word per 64 drivers, (lineups, words)."""
+    words = max(1, (n + 63) // 64)
+    lu = np.asarray(lineups).reshape(len(lineups), -1)
+    bit = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
+    out = np.zeros((len(lu), words), dtype=np.uint64)
+    for col in lu.T:  # column by column: numpy reduces a short inner axis slowly
+        col = col.astype(np.int64)
+        if words == 1:
+            out[:, 0] |= bit[col]
+        else:
+            for w in range(words):
+                out[:, w] |= np.where(col // 64 == w, bit[col % 64], np.uint64(0))
+    return out
+
+
+def _pick(masks: np.ndarray, order: np.ndarray, taken: np.ndarray, forced_in: set[int], forced_out: set[int],
+          previous: np.ndarray, max_shared: int, n: int, first_chunk: int = 1024, chunk: int = 16384) -> int | None:
     """The first pool lineup in ``order`` not taken yet that holds ``forced_in``, avoids
-    ``forced_out`` and shares at most ``max_shared`` drivers with each earlier lineup."""
-    prev = np.zeros((len(previous), n), dtype=np.int8)
-    for k, lu in enumerate(previous):
-        prev[k, lu] = 1
-    fin = np.zeros(n, dtype=bool)
-    fin[list(forced_in)] = True
-    fout = np.zeros(n, dtype=bool)
-    fout[list(forced_out)] = True
-    for lo in range(0, len(order), chunk):
-        idx = order[lo : lo + chunk]
-        lu = pool[idx].astype(np.int64)
-        ok = ~taken[idx] & (fin[lu].sum(axis=1) == len(forced_in)) & ~fout[lu].any(axis=1)
-        if previous and ok.any():
+    ``forced_out`` and shares at most ``max_shared`` drivers with each earlier lineup
+    (``masks``: the pool's bit sets; ``previous``: the earlier lineups' bit sets)."""
+    fin, fout = (lineup_masks(np.array([sorted(f)], dtype=np.int64).reshape(1, -1), n)[0] for f in (forced_in, forced_out))
+    lo, size = 0, first_chunk
+    while lo < len(order):
+        idx = order[lo : lo + size]
+        m = masks[idx]
+        ok = ~taken[idx] & ((m & fin) == fin).all(axis=1) & ((m & fout) == 0).all(axis=1)
+        if len(previous) and ok.any():
             sub = np.flatnonzero(ok)
-            fits = (prev[:, lu[sub]].sum(axis=2) <= max_shared).all(axis=0)
-            ok[sub[~fits]] = False
+            shared = np.bitwise_count(m[sub][:, None, :] & previous[None, :, :]).sum(axis=2, dtype=np.int64)
+            ok[sub[(shared > max_shared).any(axis=1)]] = False
         if ok.any():
             return int(idx[np.argmax(ok)])
+        lo, size = lo + size, chunk
     return None
 
 
@@ -228,15 +245,18 @@ def build_portfolio(
         pool = np.unique(np.vstack([opt.lineups, np.array([base.members])]), axis=0).astype(np.int16)
         notes.append(f"{objective} maximized over {len(pool):,} candidate lineups (each the best lineup of a simulated race, "
                      "plus the mean-optimal one), scored on every valid scenario")
-    order = None
+    order = values = None
     pool_mean = objective_values(pool, P, "mean") if pool is not None and objective != "mean" else None
     if pool is not None and not sim_precision:
-        order = rank_order(objective_values(pool, P, objective, target), tiebreak=pool_mean)
+        values = objective_values(pool, P, objective, target)
+        order = rank_order(values, RANK_FIRST, tiebreak=pool_mean)  # the rest is ranked when a pick needs it
     lo_total, hi_total = exposure_counts(p, n_lineups)
     counts = np.zeros(p.n, dtype=int)
     lineups: list[Lineup] = []
     members_so_far: list[list[int]] = []
     taken = np.zeros(len(pool), dtype=bool) if pool is not None else None
+    masks = lineup_masks(pool, p.n) if pool is not None else None
+    prev_masks = np.zeros((n_lineups, masks.shape[1] if masks is not None else 1), dtype=np.uint64)
     fallbacks = 0
     for j in range(n_lineups):
         if cancel is not None and cancel():
@@ -250,13 +270,18 @@ def build_portfolio(
         sub = P[rng.integers(0, P.shape[0], P.shape[0])] if sim_precision else P
         members: list[int] = []
         if pool is not None:
-            step_order = order
+            vals, step_order = values, order
             if step_order is None:
                 vals = objective_values(pool, sub, objective, target)
-                step_order = rank_order(vals, 65536, tiebreak=pool_mean)
-            k = _pick(pool, step_order, taken, forced_in, forced_out, members_so_far, p.roster - min_unique, p.n)
-            if k is None and order is None and len(step_order) < len(pool):
-                k = _pick(pool, rank_order(vals, tiebreak=pool_mean), taken, forced_in, forced_out, members_so_far, p.roster - min_unique, p.n)
+                step_order = rank_order(vals, RANK_FIRST, tiebreak=pool_mean)
+            rules = (taken, forced_in, forced_out, prev_masks[:j], p.roster - min_unique, p.n)
+            k = _pick(masks, step_order, *rules)
+            if k is None and len(step_order) < len(pool):  # past the best RANK_FIRST: the whole pool, ranked
+                if order is not None and len(order) < len(pool):
+                    order = step_order = rank_order(values, tiebreak=pool_mean)
+                else:
+                    step_order = rank_order(vals, tiebreak=pool_mean)
+                k = _pick(masks, step_order, *rules)
             if k is not None:
                 taken[k] = True
                 members = sorted(int(i) for i in pool[k])
@@ -271,6 +296,7 @@ def build_portfolio(
                 raise OptimizerError([f"{where}no lineup satisfies {' + '.join(conflict)} together"])
             members = res.members
         counts[members] += 1
+        prev_masks[j] = lineup_masks(np.array([members]), p.n)[0]
         members_so_far.append(members)
         lineups.append(_describe(members, P, p.salary))
         if progress:
