@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from engine.model.kernels import laps_led
+
 
 def allocate_laps_led(
     laps_run: np.ndarray, n_stints: np.ndarray, u_len: np.ndarray, u_rank: np.ndarray, u_phase: np.ndarray,
@@ -46,78 +48,17 @@ def allocate_laps_led(
     n, d = pace_order.shape
     f32 = np.float32
     kmax = min(u_rank.shape[1], int(n_stints.max()))
-    u_len, u_rank, u_phase = u_len[:, :kmax], u_rank[:, :kmax], u_phase[:, :kmax]
-    L = laps_run.astype(np.int32)
-    k_idx = np.arange(kmax, dtype=np.int32)[None, :]
-    used = k_idx < n_stints[:, None]
-    last = k_idx == (n_stints - 1)[:, None]
-    frac = (np.arange(kmax, dtype=f32)[None, :] + f32(0.5)) / n_stints[:, None].astype(f32)
-    use_dom = None
-    if lead_rho and dominator is not None:
-        use_dom = u_phase < f32(lead_rho)
-        use_dom &= ~last
-        # otherwise (v - rho) / (1 - rho) < f, i.e. v < rho + (1 - rho) f (dominator stints do not use it)
-        frac *= f32(1.0 - lead_rho)
-        frac += f32(lead_rho)
-    use_pace = u_phase < frac
-    r = np.floor(np.log(np.maximum(u_rank, f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
-    np.minimum(r, f32(d - 1), out=r)
-    use_pace |= last
-    r[last] = 0
-    if use_dom is not None:
-        np.copyto(r, f32(0), where=use_dom)
-    weight = np.log(np.maximum(u_len, f32(1e-12)))  # minus a standard exponential; the sign cancels below
-    if lead_kappa:
-        weight *= np.exp(f32(-lead_kappa) * r)
-    weight[~used] = 0
-    cum = np.cumsum(weight, axis=1)
-    cum *= (L[:, None] / cum[:, -1:]).astype(f32)
-    ends = cum.astype(np.int32)
-    np.minimum(ends, (L - 1)[:, None], out=ends)
-    tail = ~used | last
-    ends[tail] = np.broadcast_to(L[:, None], ends.shape)[tail]
-    np.maximum.accumulate(ends, axis=1, out=ends)
-    lengths = np.diff(ends, axis=1, prepend=np.int32(0))
-    # leaders only for the stints that hold laps (flat arrays from here on)
-    nz = np.flatnonzero(lengths.ravel() > 0)
-    row = nz // kmax
-    ri = r.ravel()[nz].astype(np.int64)
-    up = use_pace.ravel()[nz]
-    stint_end = ends.ravel()[nz]
-    start_order = np.asarray(start_order)
-    per_row_start = start_order.ndim == 2
-
-    def pick(rows, ranks, pace):
-        from_start = start_order[rows, ranks] if per_row_start else start_order[ranks]
-        return np.where(pace, pace_order.ravel()[rows * d + ranks], from_start)
-
-    leader = pick(row, ri, up)
-    if use_dom is not None:
-        dom_stint = use_dom.ravel()[nz]
-        leader = np.where(dom_stint, np.asarray(dominator)[row], leader)
-    done_flat = laps_completed.ravel()
-    # replace leaders out of the race before their stint ends by the next car of their order
-    bad = np.flatnonzero(done_flat[row * d + leader] < stint_end)
-    rr, upb = ri[bad], up[bad]
-    for _ in range(2 * d):
-        if bad.size == 0:
-            break
-        rr = rr + 1
-        wrap = rr >= d
-        upb = upb | wrap
-        rr[wrap] = 0
-        cand = pick(row[bad], rr, upb)
-        ok = done_flat[row[bad] * d + cand] >= stint_end[bad]
-        leader[bad[ok]] = cand[ok]
-        keep = ~ok
-        bad, rr, upb = bad[keep], rr[keep], upb[keep]
-    led = np.bincount(row * d + leader, weights=lengths.ravel()[nz], minlength=n * d).reshape(n, d)
-    leaders = None
-    if return_leaders:
-        leaders = np.full(n * kmax, -1, dtype=np.int64)
-        leaders[nz] = leader
-        leaders = leaders.reshape(n, kmax)
-    return led.astype(np.int32), leaders
+    # the logarithms here, the stints in engine.model.kernels.laps_led (exact arithmetic only)
+    r_raw = np.floor(np.log(np.maximum(u_rank[:, :kmax], f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
+    log_len = np.log(np.maximum(u_len[:, :kmax], f32(1e-12)))  # minus a standard exponential; the sign cancels
+    ranks = np.arange(d, dtype=r_raw.dtype)
+    exp_rank = np.exp(f32(-lead_kappa) * ranks) if lead_kappa else np.ones(d, log_len.dtype)
+    with_dom = bool(lead_rho) and dominator is not None
+    leaders = np.full((n, kmax), -1, dtype=np.int64) if return_leaders else np.empty((0, kmax), dtype=np.int64)
+    led = laps_led(laps_run, np.asarray(n_stints, np.int64), log_len, r_raw, u_phase[:, :kmax], float(lead_rho) if with_dom else 0.0,
+                   np.asarray(dominator, np.int64) if with_dom else np.zeros(0, np.int64), exp_rank, pace_order,
+                   np.ascontiguousarray(start_order), laps_completed, leaders)
+    return led, (leaders if return_leaders else None)
 
 
 def allocate_fastest_laps(

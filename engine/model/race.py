@@ -30,6 +30,7 @@ import numpy as np
 from engine.core.scoring import score
 from engine.model.draws import MAX_INCIDENTS, inverse_cdf, poisson_icdf, quantile_interp
 from engine.model.field import SimInputs, drawn_grid, pace_feature, qualifiers
+from engine.model.kernels import classify, in_order, incidents, ranks, to_drivers
 from engine.model.leaders import allocate_fastest_laps, allocate_laps_led, dominators
 from engine.model.params import ModelParams, TypeParams
 
@@ -143,8 +144,7 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pace *= scale
     pace += util
     pace_order = np.argsort(-pace, axis=1).astype(np.int32)
-    pace_rank = np.empty((n, d), np.int16)
-    pace_rank[rows, pace_order] = np.arange(d, dtype=np.int16)
+    pace_rank = ranks(pace_order)
 
     # own DNFs; given a DNF, u / p_own is uniform: it picks accident or not, then the lap
     p_own = (1.0 - np.power(1.0 - np.clip(inp.shadow, 0.0, 1.0), p.own_dnf_ratio)).astype(np.float32)
@@ -167,25 +167,9 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     involved_in = np.zeros((n, d), np.int8)
     inc_laps = np.full((n, MAX_INCIDENTS), -1, np.int32)
     inc_sizes = np.zeros((n, MAX_INCIDENTS), np.int16)
-    for m in range(int(n_inc.max(initial=0))):
-        act = np.flatnonzero(n_inc > m)
-        f = inc_frac[act, m][:, None].astype(np.float32)
-        lap = np.floor(inc_frac[act, m] * laps_run[act]).astype(np.int32)
-        pos = (np.float32(1.0) - f) * start_rank[act] + f * pace_rank[act]
-        center = (dr["inc_center"][act, m][:, None] * (d - 1)).astype(np.float32)
-        jitter = dr["inc_hit"][act] + np.float32((0.6180339887 * (m + 1)) % 1.0)  # a fresh uniform per incident
-        jitter -= jitter >= 1.0
-        # the `size` cars still running nearest the centre (aggressive cars reach further)
-        key = np.abs(pos - center) / reach[act] + np.float32(2.0) * jitter
-        key[out_lap[act] <= lap[:, None]] = np.inf
-        size = np.minimum(sizes[act, m], d)
-        thr = np.take_along_axis(np.sort(key, axis=1), (size - 1)[:, None], axis=1)
-        hit = (key <= thr) & np.isfinite(key)
-        hs, hd = np.nonzero(hit)
-        out_lap[act[hs], hd] = lap[hs]
-        involved_in[act[hs], hd] = m + 1
-        inc_laps[act, m] = lap
-        inc_sizes[act, m] = hit.sum(axis=1)
+    shift = np.array([(0.6180339887 * (m + 1)) % 1.0 for m in range(MAX_INCIDENTS)], np.float32)  # a fresh uniform per incident
+    incidents(n_inc, sizes, inc_frac, dr["inc_center"], dr["inc_hit"], shift, laps_run, start_rank, pace_rank, reach,
+              out_lap, involved_in, inc_laps, inc_sizes)
     dnf = out_lap < L
     # a race ends with a car running: if every car is out, the last one out is classified running
     all_out = np.flatnonzero(dnf.all(axis=1))
@@ -197,68 +181,50 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         involved_in[all_out, last] = 0
         accident[all_out, last] = False
 
-    # classification: running cars by pace, then DNFs by laps completed
-    seq_dnf = np.take_along_axis(dnf, pace_order, axis=1)
-    key = np.arange(d, dtype=np.int32)[None, :].repeat(n, axis=0)
-    ds, dk_ = np.nonzero(seq_dnf)
-    if ds.size:
-        out_seq = out_lap[ds, pace_order[ds, dk_]]
-        key[ds, dk_] += d + (laps_run[ds] - np.minimum(out_seq, laps_run[ds])) * d
-    order = np.take_along_axis(pace_order, np.argsort(key, axis=1, kind="stable"), axis=1)
-    seq_running = ~np.take_along_axis(dnf, order, axis=1)
-
-    # laps completed in finishing order: laps down of running cars per finishing decile
-    # (lead-lap share, geometric laps down), monotone along the order; DNFs at their lap
+    # classification: running cars by pace, then DNFs by laps completed; laps completed in
+    # finishing order: laps down of running cars per finishing decile (lead-lap share,
+    # geometric laps down), monotone along the order; DNFs at their lap
     decile = np.minimum((np.arange(d) * 10) // d, 9)
     share = np.asarray(p.lead_lap_share, np.float32)[decile][None, :]
     log_keep = np.log(np.clip(1.0 - 1.0 / np.maximum(np.asarray(p.laps_down_mean, np.float32)[decile], 1.0001), 1e-6, 1 - 1e-6))[None, :]
     u = dr["down"]
     q = np.clip((u - share) / np.maximum(1.0 - share, 1e-6), 1e-7, 1.0)
     down = np.where(u >= share, 1 + np.floor(np.log(q) / log_keep), 0).astype(np.int32)
-    down[:, 0] = 0
-    down[~seq_running] = 0
-    np.maximum.accumulate(down, axis=1, out=down)
-    np.minimum(down, L - 1, out=down)
-    seq_laps = L - down
-    out_s, out_k = np.nonzero(~seq_running)
-    seq_laps[out_s, out_k] = np.minimum(out_lap[out_s, order[out_s, out_k]], laps_run[out_s])
+    order, seq_running, seq_laps, laps_done = classify(pace_order, out_lap, laps_run, down)
 
     # laps led from leader stints (driver columns)
-    laps_done = np.empty((n, d), np.int32)
-    laps_done[rows, order] = seq_laps
     slots = dr["rank"].shape[1]
     n_stints = 1 + poisson_icdf(dr["stints"], p.lead_lambda, slots - 1)
     dom = dominators(order, dr["dom"], p.lead_p) if p.lead_rho else None
     laps_led, _ = allocate_laps_led(laps_run, n_stints, dr["stint_len"], dr["rank"], dr["phase"], order,
                                     np.argsort(inp.start, axis=-1), laps_done, p.lead_p, p.lead_kappa, dominator=dom,
                                     lead_rho=p.lead_rho)
-    seq_led = np.take_along_axis(laps_led, order, axis=1)
+    seq_led = in_order(order, laps_led)
 
     # fastest laps: exact allocation of the green-flag laps (finishing order)
     fin_pct = (1.0 - np.arange(d, dtype=np.float32) / max(d - 1, 1))[None, :]
     seq_fl = allocate_fastest_laps(green, laps_run, seq_laps, fin_pct, seq_led, dr["fast_eps"], dr["fast_u"],
                                    p.fast_phi, p.fast_psi, p.fast_sigma)
 
-    seq_start = inp.start[order] if inp.start.ndim == 1 else np.take_along_axis(inp.start, order, axis=1)
+    seq_start = in_order(order, np.ascontiguousarray(inp.start))
     position = np.arange(1, d + 1, dtype=np.int16)[None, :]
     seq_dk = score("dk", seq_start, position, seq_led, seq_fl, seq_laps)
     seq_fd = score("fd", seq_start, position, seq_led, seq_fl, seq_laps)
 
-    def to_drivers(seq: np.ndarray, dtype) -> np.ndarray:
+    def drivers(seq: np.ndarray, dtype) -> np.ndarray:
         out = np.empty((n, d), dtype)
-        out[rows, order] = seq
+        to_drivers(order, seq if seq.dtype == dtype else seq.astype(dtype), out)
         return out
 
-    finish = np.empty((n, d), np.int16)
-    finish[rows, order] = position
+    finish = drivers(np.broadcast_to(position, (n, d)), np.int16)
     return {
         "finish": finish,
         "running": ~dnf,
         "laps_completed": laps_done.astype(np.int16),
         "laps_led": laps_led.astype(np.int16),
-        "fastest_laps": to_drivers(seq_fl, np.int16),
-        "dk": to_drivers(seq_dk, np.float32),
-        "fd": to_drivers(seq_fd, np.float32),
+        "fastest_laps": drivers(seq_fl, np.int16),
+        "dk": drivers(seq_dk, np.float32),
+        "fd": drivers(seq_fd, np.float32),
         "incident": involved_in,
         "laps_run": laps_run,
         "green_laps": green,

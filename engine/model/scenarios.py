@@ -27,6 +27,7 @@ from engine.core.contracts import ScenarioDiagnostics
 from engine.data.grid import SimulationError
 from engine.model.draws import chunk_draws, stint_slots
 from engine.model.field import SimInputs
+from engine.model.kernels import permutations_ok
 from engine.model.race import simulate_chunk
 
 BLOCK = 1000
@@ -204,9 +205,7 @@ def validate(inp: SimInputs, a: dict[str, np.ndarray]) -> tuple[np.ndarray, dict
     """
     n, d = a["finish"].shape
     f = inp.n_field if "qualified" in a else d
-    expect = np.concatenate([np.zeros(d - f, dtype=np.int64), np.arange(1, f + 1)])  # 0: not in the race
-    perm = np.sort(a["finish"], axis=1) == expect[None, :]
-    ok_perm = perm.all(axis=1)
+    ok_perm = permutations_ok(a["finish"], f)  # 1..field once each, 0: not in the race
     ok_laps = a["laps_led"].sum(axis=1, dtype=np.int64) == a["laps_run"]
     fl = a["fastest_laps"]
     ok_fast = (fl.sum(axis=1, dtype=np.int64) == a["green_laps"]) & (a["green_laps"] <= a["laps_run"]) & (fl <= a["laps_completed"]).all(axis=1) & (fl >= 0).all(axis=1)
