@@ -250,3 +250,73 @@ def permutations_ok(finish: np.ndarray, field: int) -> np.ndarray:
                 if seen[v] != 1:
                     ok[s] = False
     return ok
+
+
+@njit(**_OPTS)
+def fastest_laps(expect: np.ndarray, green: np.ndarray, u: np.ndarray, laps_completed: np.ndarray,
+                 laps_run: np.ndarray) -> np.ndarray:
+    """Whole fastest laps from their expected counts (engine.model.leaders.allocate_fastest_laps):
+    systematic rounding of the cumulative counts (the last one set to ``green``) shifted by one
+    uniform per race; counts above a car's laps (completed, and run) go to the car with most
+    room left (the first of them)."""
+    n, d = expect.shape
+    fl = np.empty((n, d), np.int32)
+    for s in range(n):
+        acc = 0.0
+        prev = np.int32(0)
+        over = False
+        for k in range(d):
+            acc = acc + expect[s, k]
+            c = np.float64(green[s]) if k == d - 1 else acc
+            ci = np.int32(c + u[s])
+            fl[s, k] = ci - prev
+            prev = ci
+            if fl[s, k] > min(laps_completed[s, k], laps_run[s]):
+                over = True
+        if over:
+            excess = 0
+            best, room = 0, np.int64(-1)
+            for k in range(d):
+                cap = min(laps_completed[s, k], laps_run[s])
+                if fl[s, k] > cap:
+                    excess += fl[s, k] - cap
+                    fl[s, k] = cap
+            for k in range(d):
+                left = np.int64(min(laps_completed[s, k], laps_run[s])) - fl[s, k]
+                if left > room:
+                    best, room = k, left
+            fl[s, best] += excess
+    return fl
+
+
+@njit(**_OPTS)
+def rows_ok(laps_led: np.ndarray, laps_run: np.ndarray, fastest: np.ndarray, green: np.ndarray, laps_completed: np.ndarray,
+            min_led: np.ndarray, max_led: np.ndarray):
+    """Per race: laps led add up to the laps run; fastest laps add up to the green-flag laps
+    (at most the laps run), none negative or above a car's laps completed; every car's laps
+    led within its bounds (``max_led`` -1: none). Returns the four masks."""
+    n, d = laps_led.shape
+    ok_laps = np.empty(n, np.bool_)
+    ok_fast = np.empty(n, np.bool_)
+    ok_min = np.empty(n, np.bool_)
+    ok_max = np.empty(n, np.bool_)
+    for s in range(n):
+        led_sum = np.int64(0)
+        fl_sum = np.int64(0)
+        fast, lo, hi = green[s] <= laps_run[s], True, True
+        for k in range(d):
+            led = laps_led[s, k]
+            fl = fastest[s, k]
+            led_sum += led
+            fl_sum += fl
+            if fl > laps_completed[s, k] or fl < 0:
+                fast = False
+            if led < min_led[k]:
+                lo = False
+            if max_led[k] >= 0 and led > max_led[k]:
+                hi = False
+        ok_laps[s] = led_sum == laps_run[s]
+        ok_fast[s] = fast and fl_sum == green[s]
+        ok_min[s] = lo
+        ok_max[s] = hi
+    return ok_laps, ok_fast, ok_min, ok_max

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from engine.model.kernels import laps_led
+from engine.model.kernels import fastest_laps, laps_led
 
 
 def allocate_laps_led(
@@ -77,17 +77,7 @@ def allocate_fastest_laps(
     w = laps_completed * np.exp(logw - logw.max(axis=1, keepdims=True))
     total = w.sum(axis=1, keepdims=True)
     expect = green[:, None] * w / np.where(total > 0, total, 1.0)
-    c = np.cumsum(expect, axis=1)
-    c[:, -1] = green
-    c += u[:, None]
-    fl = np.diff(c.astype(np.int32), axis=1, prepend=np.int32(0))  # floor(0 + u) = 0; c >= 0 so int() is floor
-    cap = np.minimum(laps_completed, laps_run[:, None]).astype(np.int32)
-    over = np.flatnonzero((fl > cap).any(axis=1))
-    if over.size:
-        excess = np.maximum(fl[over] - cap[over], 0).sum(axis=1)
-        fl[over] = np.minimum(fl[over], cap[over])
-        best = np.argmax(cap[over] - fl[over], axis=1)
-        fl[over, best] += excess
+    fl = fastest_laps(expect, green, u, laps_completed, laps_run)
     return fl
 
 

@@ -113,7 +113,6 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """
     p = inp.params
     n, d = dr["pace"].shape
-    rows = np.arange(n)[:, None]
     BIG = np.int32(2**30)
 
     # skeleton: laps run, green-flag laps

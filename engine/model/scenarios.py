@@ -27,7 +27,7 @@ from engine.core.contracts import ScenarioDiagnostics
 from engine.data.grid import SimulationError
 from engine.model.draws import chunk_draws, stint_slots
 from engine.model.field import SimInputs
-from engine.model.kernels import permutations_ok
+from engine.model.kernels import permutations_ok, rows_ok
 from engine.model.race import simulate_chunk
 
 BLOCK = 1000
@@ -206,12 +206,8 @@ def validate(inp: SimInputs, a: dict[str, np.ndarray]) -> tuple[np.ndarray, dict
     n, d = a["finish"].shape
     f = inp.n_field if "qualified" in a else d
     ok_perm = permutations_ok(a["finish"], f)  # 1..field once each, 0: not in the race
-    ok_laps = a["laps_led"].sum(axis=1, dtype=np.int64) == a["laps_run"]
-    fl = a["fastest_laps"]
-    ok_fast = (fl.sum(axis=1, dtype=np.int64) == a["green_laps"]) & (a["green_laps"] <= a["laps_run"]) & (fl <= a["laps_completed"]).all(axis=1) & (fl >= 0).all(axis=1)
-    led = a["laps_led"]
-    ok_min = (led >= inp.min_led[None, :]).all(axis=1)
-    ok_max = ((inp.max_led[None, :] < 0) | (led <= inp.max_led[None, :])).all(axis=1)
+    ok_laps, ok_fast, ok_min, ok_max = rows_ok(a["laps_led"], a["laps_run"], a["fastest_laps"], a["green_laps"],
+                                               a["laps_completed"], inp.min_led, inp.max_led)
     valid = ok_perm & ok_laps & ok_fast & ok_min & ok_max
     return valid, {
         "permutation": int((~ok_perm).sum()),
