@@ -168,7 +168,9 @@ def processes(api: subprocess.Popen, state: str) -> dict[str, psutil.Process]:
 def main() -> None:
     request = bristol_request()
     with tempfile.TemporaryDirectory() as state:
-        proc, base = start_api(state, PITWALL_RATE_LIMIT_PER_MINUTE="1000000")
+        # the 20 clients share one address here, where the API counts one client: its rate and per-client job
+        # limits are lifted so every client's job runs (what 20 real clients on their own addresses get)
+        proc, base = start_api(state, PITWALL_RATE_LIMIT_PER_MINUTE="1000000", PITWALL_MAX_JOBS_PER_CLIENT=str(CLIENTS))
         c = Conn(base)
         warm = c.call("POST", "/optimize", {**request, "random_seed": 10_000})[1]["run_id"]  # first job: imports on the workers
         c.close()
