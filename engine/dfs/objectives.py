@@ -26,7 +26,12 @@ TARGET_SURE = 0.99
 def objective_values(lineups: np.ndarray, P: np.ndarray, objective: str, target: float | None = None, chunk: int = 256) -> np.ndarray:
     """The objective of each lineup (rows of driver indices) over every scenario of P."""
     if objective == "mean":  # linear: no need to score every scenario
-        return P.mean(axis=0)[lineups.astype(np.int64)].sum(axis=1)
+        m = P.mean(axis=0)
+        lineups = np.asarray(lineups)
+        out = m[lineups[:, 0]] if lineups.shape[1] else np.zeros(len(lineups))
+        for c in range(1, lineups.shape[1]):  # column by column, left to right: the sum numpy's row sum of a roster gives
+            out = out + m[lineups[:, c]]
+        return out
     out = np.empty(len(lineups))
     k_tail = max(1, int(round(CVAR_ALPHA * P.shape[0])))
     Pt = np.ascontiguousarray(P.T, dtype=np.float32)  # drivers x scenarios

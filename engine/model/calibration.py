@@ -30,7 +30,6 @@ Scoring rules (pure functions on numpy arrays; one row per forecast):
 from __future__ import annotations
 
 import numpy as np
-import scoringrules as sr
 
 LEVELS = (0.5, 0.8, 0.95)
 LOG_SMOOTHING = 0.5
@@ -125,7 +124,28 @@ def reliability_summary(prob: np.ndarray, outcome: np.ndarray, bins: int = 10, m
 
 def crps_points(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Ensemble CRPS of fantasy points (samples: drivers x scenarios)."""
-    return np.asarray(sr.crps_ensemble(np.asarray(y, dtype=float), np.asarray(samples, dtype=float), estimator="nrg"))
+    return np.asarray(_scoringrules().crps_ensemble(np.asarray(y, dtype=float), np.asarray(samples, dtype=float),
+                                                    estimator="nrg", backend="numpy"))
+
+
+def _scoringrules():
+    """scoringrules on its numpy backend, imported when first needed. With numba installed (the
+    simulator's kernels), scoringrules 0.10 compiles its numba scoring functions when imported,
+    about 3 s per process, for a backend Pitwall does not use: it is imported with numba hidden,
+    so it registers the numpy backend only (the one its results were checked with)."""
+    import sys
+
+    if "scoringrules" not in sys.modules:
+        numba = sys.modules.get("numba")
+        sys.modules["numba"] = None  # `import numba` raises ImportError inside scoringrules
+        try:
+            import scoringrules  # noqa: F401
+        finally:
+            if numba is None:
+                del sys.modules["numba"]
+            else:
+                sys.modules["numba"] = numba
+    return sys.modules["scoringrules"]
 
 
 def coverage_points(samples: np.ndarray, y: np.ndarray, level: float) -> np.ndarray:
