@@ -308,3 +308,27 @@ def test_a_pool_without_a_field_size_takes_the_race_rule():
     check_field(simulate(inp, 500, 1), 40)
     daytona = make_slate(44, starts=False).model_copy(update={"season": 2026, "track_id": "daytona", "race_name": "DAYTONA 500"})
     assert prepare(daytona, model=MODEL).n_field == 41
+
+
+def test_compiled_points_equal_the_scoring_module():
+    """The simulator's compiled fantasy points (engine.model.kernels) are engine.core.scoring.score,
+    value for value, on both sites, in finishing order scattered to the driver columns."""
+    from engine.core.scoring import score, table
+    from engine.model.kernels import fantasy_points
+
+    rng = np.random.default_rng(4)
+    n, d = 500, 40
+    order = np.argsort(rng.random((n, d)), axis=1).astype(np.int32)
+    start = rng.integers(1, d + 1, (n, d)).astype(np.int16)
+    led = rng.integers(0, 200, (n, d)).astype(np.int32)
+    fl = rng.integers(0, 60, (n, d)).astype(np.int32)
+    laps = rng.integers(0, 500, (n, d)).astype(np.int32)
+    position = np.arange(1, d + 1, dtype=np.int16)[None, :]
+    for site in ("dk", "fd"):
+        t = table(site)
+        out = np.empty((n, d), np.float32)
+        fantasy_points(order, t.finish_points, t.place_differential, t.per_lap_led, t.per_fastest_lap, t.per_lap_completed,
+                       start, led, fl, laps, out)
+        want = np.empty((n, d), np.float32)
+        want[np.arange(n)[:, None], order] = score(site, start, position, led, fl, laps)
+        assert np.array_equal(out, want)

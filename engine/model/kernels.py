@@ -218,15 +218,16 @@ def ranks(order: np.ndarray) -> np.ndarray:
 
 @njit(**_OPTS)
 def in_order(order: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """values[s, order[s, k]] for every s, k (driver columns to finishing order); ``values``
-    (N, D) or (D,)."""
+    """values[s, order[s, k]] for every s, k (driver columns to finishing order, or the
+    columns of a race's cars); ``values`` (N, any) or (any,)."""
     n, d = order.shape
     out = np.empty((n, d), values.dtype)
     per_row = values.ndim == 2
+    width = values.shape[-1]
     flat = values.ravel()
     for s in range(n):
         for k in range(d):
-            out[s, k] = flat[s * d + order[s, k]] if per_row else flat[order[s, k]]
+            out[s, k] = flat[s * width + order[s, k]] if per_row else flat[order[s, k]]
     return out
 
 
@@ -253,21 +254,74 @@ def permutations_ok(finish: np.ndarray, field: int) -> np.ndarray:
 
 
 @njit(**_OPTS)
-def fastest_laps(expect: np.ndarray, green: np.ndarray, u: np.ndarray, laps_completed: np.ndarray,
-                 laps_run: np.ndarray) -> np.ndarray:
-    """Whole fastest laps from their expected counts (engine.model.leaders.allocate_fastest_laps):
-    systematic rounding of the cumulative counts (the last one set to ``green``) shifted by one
-    uniform per race; counts above a car's laps (completed, and run) go to the car with most
-    room left (the first of them)."""
-    n, d = expect.shape
-    fl = np.empty((n, d), np.int32)
+def fastest_log_shares(a: np.ndarray, c: np.ndarray, laps_led: np.ndarray, laps_run: np.ndarray, psi: float) -> np.ndarray:
+    """log w - max log w per race, log w = a + psi * laps_led / laps_run + c (a = phi * fin_pct
+    and c = sigma * eps, computed by numpy in their own dtypes), in float64 as numpy adds them."""
+    n, d = laps_led.shape
+    z = np.empty((n, d), np.float64)
     for s in range(n):
+        top = -np.inf
+        for k in range(d):
+            v = (np.float64(a[s, k]) + psi * np.float64(laps_led[s, k]) / np.float64(laps_run[s])) + np.float64(c[s, k])
+            z[s, k] = v
+            top = max(top, v)
+        for k in range(d):
+            z[s, k] = z[s, k] - top
+    return z
+
+
+@njit(**_OPTS)
+def _row_sum(w: np.ndarray) -> float:
+    """numpy's sum of a short contiguous float64 row (its pairwise summation: eight running
+    sums, combined in pairs, then the rest one by one), so the total is numpy's to the bit."""
+    d = w.shape[0]
+    if d < 8:
+        res = 0.0
+        for i in range(d):
+            res += w[i]
+        return res
+    r0, r1, r2, r3, r4, r5, r6, r7 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+    i = 8
+    while i < d - (d % 8):
+        r0 += w[i]
+        r1 += w[i + 1]
+        r2 += w[i + 2]
+        r3 += w[i + 3]
+        r4 += w[i + 4]
+        r5 += w[i + 5]
+        r6 += w[i + 6]
+        r7 += w[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < d:
+        res += w[i]
+        i += 1
+    return res
+
+
+@njit(**_OPTS)
+def fastest_laps(e: np.ndarray, green: np.ndarray, u: np.ndarray, laps_completed: np.ndarray,
+                 laps_run: np.ndarray) -> np.ndarray:
+    """Whole fastest laps from the shares' exponentials ``e`` (engine.model.leaders.allocate_fastest_laps):
+    w = laps completed * e, expected counts green * w / sum(w), then systematic rounding of the
+    cumulative counts (the last one set to ``green``) shifted by one uniform per race; counts
+    above a car's laps (completed, and run) go to the car with most room left (the first)."""
+    n, d = e.shape
+    fl = np.empty((n, d), np.int32)
+    w = np.empty(d, np.float64)
+    for s in range(n):
+        for k in range(d):
+            w[k] = np.float64(laps_completed[s, k]) * e[s, k]
+        total = _row_sum(w)
+        if not total > 0:
+            total = 1.0
+        g = np.float64(green[s])
         acc = 0.0
         prev = np.int32(0)
         over = False
         for k in range(d):
-            acc = acc + expect[s, k]
-            c = np.float64(green[s]) if k == d - 1 else acc
+            acc = acc + g * w[k] / total
+            c = g if k == d - 1 else acc
             ci = np.int32(c + u[s])
             fl[s, k] = ci - prev
             prev = ci
@@ -320,3 +374,23 @@ def rows_ok(laps_led: np.ndarray, laps_run: np.ndarray, fastest: np.ndarray, gre
         ok_min[s] = lo
         ok_max[s] = hi
     return ok_laps, ok_fast, ok_min, ok_max
+
+
+@njit(**_OPTS)
+def fantasy_points(order: np.ndarray, finish_points: np.ndarray, place_differential: float, per_lap_led: float,
+                   per_fastest_lap: float, per_lap_completed: float, start: np.ndarray, laps_led: np.ndarray,
+                   fastest: np.ndarray, laps: np.ndarray, out: np.ndarray) -> None:
+    """engine.core.scoring.score of the finishing order (position k + 1; the other arrays in
+    finishing order), in the same float64 operations and order, rounded to cents as numpy
+    rounds, written to the driver columns of ``out`` (tests/test_scenarios.py checks it
+    equals score())."""
+    n, d = order.shape
+    for s in range(n):
+        for k in range(d):
+            f = k + 1
+            x = finish_points[f] + place_differential * np.float64(start[s, k] - f)
+            x = x + per_lap_led * np.float64(laps_led[s, k])
+            x = x + per_fastest_lap * np.float64(fastest[s, k])
+            if per_lap_completed != 0:
+                x = x + per_lap_completed * np.float64(laps[s, k])
+            out[s, order[s, k]] = np.rint(x * 100.0) / 100.0

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from engine.model.kernels import fastest_laps, laps_led
+from engine.model.kernels import fastest_laps, fastest_log_shares, laps_led
 
 
 def allocate_laps_led(
@@ -73,12 +73,9 @@ def allocate_fastest_laps(
     sum is exact); counts above a driver's laps completed go to the driver with most room.
     """
     n, d = laps_completed.shape
-    logw = phi * fin_pct + psi * laps_led / laps_run[:, None] + sigma * eps
-    w = laps_completed * np.exp(logw - logw.max(axis=1, keepdims=True))
-    total = w.sum(axis=1, keepdims=True)
-    expect = green[:, None] * w / np.where(total > 0, total, 1.0)
-    fl = fastest_laps(expect, green, u, laps_completed, laps_run)
-    return fl
+    a = np.broadcast_to(phi * fin_pct, (n, d))  # numpy's dtypes for the two products (float32 ones stay float32)
+    z = fastest_log_shares(a, sigma * eps, laps_led, laps_run, float(psi))
+    return fastest_laps(np.exp(z), green, u, laps_completed, laps_run)
 
 
 def dominators(pace: np.ndarray, u: np.ndarray, lead_p: float) -> np.ndarray:

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.core.scoring import score
+from engine.core.scoring import table
 from engine.model.draws import MAX_INCIDENTS, inverse_cdf, poisson_icdf, quantile_interp
 from engine.model.field import SimInputs, drawn_grid, pace_feature, qualifiers
-from engine.model.kernels import classify, in_order, incidents, ranks, to_drivers
+from engine.model.kernels import classify, fantasy_points, in_order, incidents, ranks, to_drivers
 from engine.model.leaders import allocate_fastest_laps, allocate_laps_led, dominators
 from engine.model.params import ModelParams, TypeParams
 
@@ -76,7 +76,7 @@ def simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.nd
     rows = np.arange(n)[:, None]
     if inp.grid_draw:
         idx, start = drawn_grid(inp, dr["qual"])
-        sub = {k: (np.take_along_axis(v, idx, axis=1) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
+        sub = {k: (in_order(idx, v) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
                for k, v in dr.items() if k != "qual"}
         res = _race(_field(inp, idx, start), sub)
     elif inp.qualifying_draws:
@@ -84,7 +84,7 @@ def simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.nd
         grid = inp.start[idx]
         start = np.empty_like(grid)
         start[rows, np.argsort(grid, axis=1, kind="stable")] = np.arange(1, f + 1, dtype=grid.dtype)
-        sub = {k: (np.take_along_axis(v, idx, axis=1) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
+        sub = {k: (in_order(idx, v) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
                for k, v in dr.items() if k != "qual"}
         res = _race(_field(inp, idx, start), sub)
     else:
@@ -93,9 +93,10 @@ def simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.nd
         res = _race(_field(inp, cols, inp.start[cols]), sub)
         idx = np.broadcast_to(cols, (n, f))
         start = np.broadcast_to(inp.start[cols], (n, f))
+    idx = np.ascontiguousarray(idx)
     for k, empty in DRIVER_OUTPUTS.items():
         full = np.full((n, d), empty, dtype=res[k].dtype)
-        full[rows, idx] = res[k]
+        to_drivers(idx, res[k], full)
         res[k] = full
     res["qualified"] = np.zeros((n, d), bool)
     res["qualified"][rows, idx] = True
@@ -159,8 +160,11 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     # multi-car incidents, near each other in the running order of the moment
     n_inc = np.minimum(inverse_cdf(dr["inc_count"], p.incident_count_p), MAX_INCIDENTS)
-    sizes = 2 + inverse_cdf(dr["inc_size"], p.incident_size_p)
-    inc_frac = quantile_interp(dr["inc_lap"], p.incident_lap_q)
+    live = np.arange(MAX_INCIDENTS)[None, :] < n_inc[:, None]  # the incidents that happen (the rest are never read)
+    sizes = np.zeros((n, MAX_INCIDENTS), np.int64)
+    sizes[live] = 2 + inverse_cdf(dr["inc_size"][live], p.incident_size_p)
+    inc_frac = np.zeros((n, MAX_INCIDENTS))
+    inc_frac[live] = quantile_interp(dr["inc_lap"][live], p.incident_lap_q)
     start_rank = np.broadcast_to(inp.start.astype(np.float32) - 1.0, (n, d))
     reach = np.broadcast_to(np.float32(0.5) + inp.aggression, (n, d))
     involved_in = np.zeros((n, d), np.int8)
@@ -207,8 +211,12 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     seq_start = in_order(order, np.ascontiguousarray(inp.start))
     position = np.arange(1, d + 1, dtype=np.int16)[None, :]
-    seq_dk = score("dk", seq_start, position, seq_led, seq_fl, seq_laps)
-    seq_fd = score("fd", seq_start, position, seq_led, seq_fl, seq_laps)
+    points = {}
+    for site in ("dk", "fd"):
+        t = table(site)
+        points[site] = np.empty((n, d), np.float32)
+        fantasy_points(order, t.finish_points, t.place_differential, t.per_lap_led, t.per_fastest_lap, t.per_lap_completed,
+                       seq_start, seq_led, seq_fl, seq_laps, points[site])
 
     def drivers(seq: np.ndarray, dtype) -> np.ndarray:
         out = np.empty((n, d), dtype)
@@ -222,8 +230,8 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "laps_completed": laps_done.astype(np.int16),
         "laps_led": laps_led.astype(np.int16),
         "fastest_laps": drivers(seq_fl, np.int16),
-        "dk": drivers(seq_dk, np.float32),
-        "fd": drivers(seq_fd, np.float32),
+        "dk": points["dk"],
+        "fd": points["fd"],
         "incident": involved_in,
         "laps_run": laps_run,
         "green_laps": green,
