@@ -30,7 +30,14 @@ import numpy as np
 from engine.core.scoring import table
 from engine.model.draws import MAX_INCIDENTS, inverse_cdf, poisson_icdf, quantile_interp
 from engine.model.field import SimInputs, drawn_grid, pace_feature, qualifiers
-from engine.model.kernels import classify, fantasy_points, in_order, incidents, ranks, to_drivers
+from engine.model.kernels import (
+    classify,
+    fantasy_points,
+    in_order,
+    incidents,
+    ranks,
+    to_drivers,
+)
 from engine.model.leaders import allocate_fastest_laps, allocate_laps_led, dominators
 from engine.model.params import ModelParams, TypeParams
 
