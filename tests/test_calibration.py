@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import scoringrules as sr
 
 from engine.model import calibration as C
 
@@ -12,8 +11,18 @@ def test_crps_of_positions_equals_the_ensemble_crps():
         y = rng.integers(1, field + 1, size=25)
         probs = C.position_probs(ens.T, field)
         ours = C.crps_positions(probs, y)
-        ref = np.asarray(sr.crps_ensemble(y.astype(float), ens.astype(float), estimator="nrg"))
+        ref = np.asarray(C._scoringrules().crps_ensemble(y.astype(float), ens.astype(float), estimator="nrg", backend="numpy"))
         assert np.allclose(ours, ref)
+
+
+def test_crps_of_points_is_the_energy_form():
+    """The points CRPS (scoringrules' integral form) equals E|X - y| - E|X - X'| / 2 over all pairs."""
+    rng = np.random.default_rng(1)
+    samples = rng.gamma(2.0, 20.0, size=(12, 400)).round(2)
+    y = rng.gamma(2.0, 20.0, size=12).round(2)
+    pairs = np.abs(samples[:, :, None] - samples[:, None, :]).mean(axis=(1, 2))
+    energy = np.abs(samples - y[:, None]).mean(axis=1) - pairs / 2
+    assert np.allclose(C.crps_points(samples, y), energy, rtol=1e-12, atol=1e-12)
 
 
 def test_crps_golden():

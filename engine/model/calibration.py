@@ -23,8 +23,9 @@ Scoring rules (pure functions on numpy arrays; one row per forecast):
   (Wilks 2011, Statistical Methods in the Atmospheric Sciences, section 8.4).
 * winner log-loss: the mean over races of log p(actual winner wins), p smoothed as for the log
   score, next to the same for a baseline.
-* DraftKings points: the ensemble CRPS E|X - y| - E|X - X'| / 2 (scoringrules) and inclusive
-  coverage of the simulated points.
+* DraftKings points: the ensemble CRPS E|X - y| - E|X - X'| / 2 (scoringrules, its integral
+  form: the same value as the pairwise energy form up to float rounding, from a sort instead of
+  an M x M difference matrix per driver) and inclusive coverage of the simulated points.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def reliability_summary(prob: np.ndarray, outcome: np.ndarray, bins: int = 10, m
 def crps_points(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Ensemble CRPS of fantasy points (samples: drivers x scenarios)."""
     return np.asarray(_scoringrules().crps_ensemble(np.asarray(y, dtype=float), np.asarray(samples, dtype=float),
-                                                    estimator="nrg", backend="numpy"))
+                                                    estimator="int", backend="numpy"))
 
 
 def _scoringrules():
