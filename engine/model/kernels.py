@@ -394,3 +394,31 @@ def fantasy_points(order: np.ndarray, finish_points: np.ndarray, place_different
             if per_lap_completed != 0:
                 x = x + per_lap_completed * np.float64(laps[s, k])
             out[s, order[s, k]] = np.rint(x * 100.0) / 100.0
+
+
+@njit(**_OPTS)
+def own_dnfs(u: np.ndarray, p_own: np.ndarray, share: np.float32, acc_scale: np.float32, rest_scale: np.float32):
+    """The cars out on their own (uniform ``u`` below their DNF probability ``p_own``, both
+    float32, (N, D)), race by race: (race, car, accident?, the uniform that places the lap),
+    v = u / p_own being uniform given the DNF: an accident when v < ``share``, the lap's
+    uniform v / acc_scale or (v - share) / rest_scale (float32, as numpy computes them)."""
+    n, d = u.shape
+    count = 0
+    for s in range(n):
+        for k in range(d):
+            if u[s, k] < p_own[s, k]:
+                count += 1
+    rows = np.empty(count, np.int64)
+    cols = np.empty(count, np.int64)
+    accident = np.empty(count, np.bool_)
+    lap_u = np.empty(count, np.float32)
+    j = 0
+    for s in range(n):
+        for k in range(d):
+            if u[s, k] < p_own[s, k]:
+                v = u[s, k] / p_own[s, k]
+                rows[j], cols[j] = s, k
+                accident[j] = v < share
+                lap_u[j] = v / acc_scale if v < share else (v - share) / rest_scale
+                j += 1
+    return rows, cols, accident, lap_u

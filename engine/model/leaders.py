@@ -49,8 +49,12 @@ def allocate_laps_led(
     f32 = np.float32
     kmax = min(u_rank.shape[1], int(n_stints.max()))
     # the logarithms here, the stints in engine.model.kernels.laps_led (exact arithmetic only)
-    r_raw = np.floor(np.log(np.maximum(u_rank[:, :kmax], f32(1e-12))) * f32(1.0 / math.log(1.0 - lead_p)))
-    log_len = np.log(np.maximum(u_len[:, :kmax], f32(1e-12)))  # minus a standard exponential; the sign cancels
+    r_raw = np.maximum(u_rank[:, :kmax], f32(1e-12))  # in place from here: the same operations, fewer arrays
+    np.log(r_raw, out=r_raw)
+    np.multiply(r_raw, f32(1.0 / math.log(1.0 - lead_p)), out=r_raw)
+    np.floor(r_raw, out=r_raw)
+    log_len = np.maximum(u_len[:, :kmax], f32(1e-12))
+    np.log(log_len, out=log_len)  # minus a standard exponential; the sign cancels
     ranks = np.arange(d, dtype=r_raw.dtype)
     exp_rank = np.exp(f32(-lead_kappa) * ranks) if lead_kappa else np.ones(d, log_len.dtype)
     with_dom = bool(lead_rho) and dominator is not None

@@ -35,6 +35,7 @@ from engine.model.kernels import (
     fantasy_points,
     in_order,
     incidents,
+    own_dnfs,
     ranks,
     to_drivers,
 )
@@ -155,11 +156,9 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     # own DNFs; given a DNF, u / p_own is uniform: it picks accident or not, then the lap
     p_own = (1.0 - np.power(1.0 - np.clip(inp.shadow, 0.0, 1.0), p.own_dnf_ratio)).astype(np.float32)
-    own_s, own_d = np.nonzero(dr["dnf"] < p_own)
-    v = dr["dnf"][own_s, own_d] / np.broadcast_to(p_own, (n, d))[own_s, own_d]
-    sh = p.own_accident_share
-    is_acc = v < sh
-    lap_u = np.where(is_acc, v / max(sh, 1e-9), (v - sh) / max(1.0 - sh, 1e-9))
+    sh = float(p.own_accident_share)
+    own_s, own_d, is_acc, lap_u = own_dnfs(dr["dnf"], np.broadcast_to(p_own, (n, d)), np.float32(sh), np.float32(max(sh, 1e-9)),
+                                           np.float32(max(1.0 - sh, 1e-9)))
     out_lap = np.full((n, d), BIG, np.int32)
     out_lap[own_s, own_d] = np.floor(quantile_interp(lap_u, p.own_dnf_lap_q) * laps_run[own_s]).astype(np.int32)
     accident = np.zeros((n, d), bool)
