@@ -1,13 +1,16 @@
 """Optimal%: for every simulated race the exact best lineup under the spec's lineup constraints,
-by a dynamic program over (drivers chosen, salary used, drivers starting deep) vectorized over
-scenarios; scenarios whose DP optimum breaks a constraint the DP does not carry (team or
-manufacturer caps, groups, a second starting-position rule) are re-solved with the MILP."""
+by a dynamic program over (drivers chosen, salary used, drivers starting deep), compiled
+(engine.dfs.kernels) and run race by race on up to two threads; scenarios whose DP optimum
+breaks a constraint the DP does not carry (team or manufacturer caps, groups, a second
+starting-position rule) are re-solved with the MILP."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,6 +18,7 @@ import numpy as np
 import pulp
 
 from engine.dfs.constraints import ConstraintSpec
+from engine.dfs.kernels import best_lineups
 from engine.dfs.lineups import (
     OptimizerError,
     Problem,
@@ -78,7 +82,7 @@ class _PersistentLineupModel:
         return sorted(int(i) for i in np.flatnonzero(np.asarray(self.h.getSolution().col_value) > 0.5))
 
 
-def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "cbc", chunk: int = 128,
+def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "cbc", chunk: int = 1000, threads: int = 2,
                     progress: Callable[[float], None] | None = None) -> OptimalResult:
     """The exact best lineup of every scenario under the spec's lineup constraints (see the
     module docstring): DP over (drivers, salary, deep starters), MILP for the few the DP
@@ -108,64 +112,19 @@ def optimal_lineups(spec: ConstraintSpec, points: np.ndarray, *, solver: str = "
     if W < 0:
         raise OptimizerError([f"the cheapest {R} drivers cost more than the {budget:,} left under the cap"])
     base = P[:, locks].sum(axis=1) if locks else np.zeros(S, np.float32)
-    out = np.zeros((S, p.roster), dtype=np.int64)
     scores = np.zeros(S, dtype=np.float32)
-    n_items = len(items)
-    for lo in range(0, S, chunk):
-        hi = min(S, lo + chunk)
-        s_c = hi - lo
-        V = np.full((R + 1, K + 1, W + 1, s_c), -np.inf, dtype=np.float32)
-        V[0, 0, 0, :] = base[lo:hi]
-        took = np.zeros((n_items, R + 1, K + 1, W + 1, s_c), dtype=np.uint8)
-        pts = P[lo:hi][:, items].T.copy()  # items x scenarios
-        bufs = [np.empty((R, K + 1, W + 1, s_c), dtype=np.float32) for _ in range(2)]
-        for j in range(n_items):
-            wi, pi, di = int(w[j]), pts[j], bool(deep[items[j]])
-            if wi > W:
-                continue
-            c_hi = min(j, R - 1)
-            c_lo = max(0, R - (n_items - j))
-            if c_hi < c_lo:
-                continue
-            # every count at once: the candidates are read before any of this item's updates
-            # (0/1 knapsack); took holds 1 where taking item j improved a state, 2 where the
-            # move that fills the last deep-starter slot did (bit 2 over bit 1 when both did)
-            src_c, dst_c = slice(c_lo, c_hi + 1), slice(c_lo + 1, c_hi + 2)
-            if di and K > 0:
-                moves = [(slice(0, K), slice(1, K + 1), 1), (slice(K, K + 1), slice(K, K + 1), 2)]
-            else:
-                moves = [(slice(0, K + 1), slice(0, K + 1), 1)]
-            cands = [np.add(V[src_c, src, : W + 1 - wi], pi, out=b[: c_hi + 1 - c_lo, : src.stop - src.start, : W + 1 - wi])
-                     for b, (src, _, _) in zip(bufs, moves)]
-            for cand, (_, dst, code) in zip(cands, moves):
-                cur = V[dst_c, dst, wi:]
-                mark = took[j, dst_c, dst, wi:]
-                if code == 1:
-                    np.greater(cand, cur, out=mark)
-                else:
-                    mark += np.greater(cand, cur).view(np.uint8) << 1
-                np.maximum(cur, cand, out=cur)
-        best_w = np.argmax(V[R, K], axis=0)
-        scores[lo:hi] = V[R, K, best_w, np.arange(s_c)]
-        # backtrack
-        c = np.full(s_c, R)
-        t = np.full(s_c, K)
-        ww = best_w.copy()
-        chosen = np.zeros((s_c, p.n), dtype=bool)
-        chosen[:, locks] = True
-        cols = np.arange(s_c)
-        for j in range(n_items - 1, -1, -1):
-            code = took[j, c, t, ww, cols]
-            code = np.where(code >= 2, 2, code)
-            hit = code > 0
-            if hit.any():
-                chosen[cols[hit], items[j]] = True
-                c = np.where(hit, c - 1, c)
-                ww = np.where(hit, ww - int(w[j]), ww)
-                t = np.where(hit & (code == 1) & deep[items[j]] & (K > 0), t - 1, t)
-        out[lo:hi] = np.sort(np.nonzero(chosen)[1].reshape(s_c, p.roster), axis=1)
-        if progress:
-            progress(hi / S)
+    chosen = np.zeros((S, R), dtype=np.int64)
+    pts = np.ascontiguousarray(P[:, items])
+    args = (pts, base.astype(np.float32), w, deep[items], R, K, int(W))
+    bounds = [(lo, min(S, lo + chunk)) for lo in range(0, S, chunk)]
+    # compiled and GIL-free: the chunks run on up to two threads (the same lineups either way)
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, os.cpu_count() or 1))) as pool:
+        for k, _ in enumerate(pool.map(lambda b: best_lineups(*args, b[0], b[1], chosen, scores), bounds)):
+            if progress:
+                progress(bounds[k][1] / S)
+    out = np.asarray(items, dtype=np.int64)[chosen] if R else np.zeros((S, 0), dtype=np.int64)
+    if locks:
+        out = np.sort(np.hstack([out, np.tile(np.array(locks, dtype=np.int64), (S, 1))]), axis=1)
     if not np.isfinite(scores).all():
         bad = int((~np.isfinite(scores)).sum())
         raise OptimizerError([f"no lineup satisfies the roster, cap and starting-position rules in {bad} scenario(s)"])
