@@ -447,3 +447,23 @@ def test_app_slate_json_with_an_unknown_track_keeps_the_slate(history):
     with pytest.raises(DataError, match="track_id 'moon' is not a known track"):
         check_slate(loaded.model_copy(update={"track_id": "moon"}), history)
     assert loaded.model_dump() == before
+
+
+def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt(monkeypatch, capsys):
+    """Ctrl-C landing while numba's dispatcher is being called comes back as a SystemError
+    caused by the KeyboardInterrupt (seen once in a full run of the real-signal test above):
+    the CLI treats it as the interrupt it is."""
+    import engine.interfaces.cli as cli
+
+    def interrupted_kernel(**kw):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(<function own_dnfs>) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(cli, "app", interrupted_kernel)
+    monkeypatch.setattr(sys, "argv", ["pitwall", "simulate", "--race", "2024-30"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 130
+    assert "interrupted (Ctrl-C): stopped `pitwall simulate`; nothing was written" in capsys.readouterr().err

@@ -39,11 +39,16 @@ def main() -> None:
             err.print(f"[red]error:[/red] {exc.format_message()}{hint}", highlight=False)
             code = exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last guard: a message, not a traceback
-        if os.environ.get("PITWALL_DEBUG"):
+        if isinstance(exc, SystemError) and isinstance(exc.__cause__, KeyboardInterrupt):
+            # Ctrl-C while a compiled (numba) kernel was being called: its dispatcher returns with
+            # the KeyboardInterrupt pending, which Python reports as a SystemError caused by it
+            code = interrupted()
+        elif os.environ.get("PITWALL_DEBUG"):
             raise
-        err.print(f"[red]error:[/red] unexpected {exc.__class__.__name__}: {exc} (set PITWALL_DEBUG=1 for the traceback)",
-                  highlight=False)
-        code = 1
+        else:
+            err.print(f"[red]error:[/red] unexpected {exc.__class__.__name__}: {exc} (set PITWALL_DEBUG=1 for the traceback)",
+                      highlight=False)
+            code = 1
     sys.exit(code if isinstance(code, int) else 0)
 
 
