@@ -455,15 +455,22 @@ def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt(monkeypatch, capsys):
     the CLI treats it as the interrupt it is."""
     import engine.interfaces.cli as cli
 
-    def interrupted_kernel(**kw):
+    def interrupted_kernel(**kw):  # as CPython reports it: SystemError from the pending KeyboardInterrupt
         try:
             raise KeyboardInterrupt
         except KeyboardInterrupt as exc:
             raise SystemError("CPUDispatcher(<function own_dnfs>) returned a result with an exception set") from exc
 
-    monkeypatch.setattr(cli, "app", interrupted_kernel)
+    def interrupted_compile(**kw):  # the interrupt as the context of an error raised while compiling
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("compilation stopped") from None
+
     monkeypatch.setattr(sys, "argv", ["pitwall", "simulate", "--race", "2024-30"])
-    with pytest.raises(SystemExit) as stop:
-        cli.main()
-    assert stop.value.code == 130
-    assert "interrupted (Ctrl-C): stopped `pitwall simulate`; nothing was written" in capsys.readouterr().err
+    for fake in (interrupted_kernel, interrupted_compile):
+        monkeypatch.setattr(cli, "app", fake)
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+        assert stop.value.code == 130
+        assert "interrupted (Ctrl-C): stopped `pitwall simulate`; nothing was written" in capsys.readouterr().err

@@ -15,6 +15,20 @@ import typer
 from engine.interfaces.cli.common import app, err, interrupted
 
 
+def _from_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the causes and contexts of ``exc``."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        todo += [e.__cause__, e.__context__]
+    return False
+
+
 def main() -> None:
     """The `pitwall` entry point: usage mistakes and unexpected failures become one `error:`
     line (PITWALL_DEBUG=1 shows the traceback of an unexpected failure)."""
@@ -39,9 +53,9 @@ def main() -> None:
             err.print(f"[red]error:[/red] {exc.format_message()}{hint}", highlight=False)
             code = exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last guard: a message, not a traceback
-        if isinstance(exc, SystemError) and isinstance(exc.__cause__, KeyboardInterrupt):
-            # Ctrl-C while a compiled (numba) kernel was being called: its dispatcher returns with
-            # the KeyboardInterrupt pending, which Python reports as a SystemError caused by it
+        if _from_ctrl_c(exc):
+            # Ctrl-C while a compiled (numba) kernel was being called or compiled: its dispatcher
+            # returns with the KeyboardInterrupt pending, which Python reports as a SystemError
             code = interrupted()
         elif os.environ.get("PITWALL_DEBUG"):
             raise
