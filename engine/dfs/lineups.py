@@ -301,6 +301,8 @@ def combos_under_cap(sal: np.ndarray, r: int, budget: int, limit: int = ENUM_LIM
         total = sum(len(rows) for _, rows in picks)
         if total > limit:
             return None
+        if not total:
+            return np.zeros((0, r), dtype=np.int16)
         grown = np.empty((total, step + 1), dtype=np.int16)
         grown_spent = np.empty(total, dtype=np.int64)
         at = 0
@@ -309,7 +311,5 @@ def combos_under_cap(sal: np.ndarray, r: int, budget: int, limit: int = ENUM_LIM
             grown[at : at + len(rows), step] = lab[v]
             grown_spent[at : at + len(rows)] = spent[rows] + sal[v]
             at += len(rows)
-        if not total:
-            return np.zeros((0, r), dtype=np.int16)
         combos, spent = grown, grown_spent
     return combos

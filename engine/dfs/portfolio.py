@@ -277,10 +277,9 @@ def build_portfolio(
             rules = (taken, forced_in, forced_out, prev_masks[:j], p.roster - min_unique, p.n)
             k = _pick(masks, step_order, *rules)
             if k is None and len(step_order) < len(pool):  # past the best RANK_FIRST: the whole pool, ranked
-                if order is not None and len(order) < len(pool):
-                    order = step_order = rank_order(values, tiebreak=pool_mean)
-                else:
-                    step_order = rank_order(vals, tiebreak=pool_mean)
+                step_order = rank_order(vals, tiebreak=pool_mean)
+                if order is not None:  # kept for the picks after this one
+                    order = step_order
                 k = _pick(masks, step_order, *rules)
             if k is not None:
                 taken[k] = True

@@ -44,6 +44,7 @@ from engine.model.params import ModelParams, TypeParams
 
 DRIVER_DRAWS = ("pace", "dnf", "inc_hit", "trouble")  # follow the driver
 POSITION_DRAWS = ("down", "fast_eps")  # by finishing position
+JITTER_SHIFT = np.array([(0.6180339887 * (m + 1)) % 1.0 for m in range(MAX_INCIDENTS)], np.float32)  # a fresh uniform per incident
 DRIVER_OUTPUTS = {"finish": 0, "running": False, "laps_completed": 0, "laps_led": 0, "fastest_laps": 0, "dk": 0.0, "fd": 0.0,
                   "incident": 0}  # value for a driver not in the race
 
@@ -82,16 +83,14 @@ def simulate_chunk(inp: SimInputs, dr: dict[str, np.ndarray]) -> dict[str, np.nd
     n, d = dr["pace"].shape
     f = inp.n_field
     rows = np.arange(n)[:, None]
-    if inp.grid_draw:
-        idx, start = drawn_grid(inp, dr["qual"])
-        sub = {k: (in_order(idx, v) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
-               for k, v in dr.items() if k != "qual"}
-        res = _race(_field(inp, idx, start), sub)
-    elif inp.qualifying_draws:
-        idx = qualifiers(inp, dr["qual"])
-        grid = inp.start[idx]
-        start = np.empty_like(grid)
-        start[rows, np.argsort(grid, axis=1, kind="stable")] = np.arange(1, f + 1, dtype=grid.dtype)
+    if inp.grid_draw or inp.qualifying_draws:  # each race its own cars
+        if inp.grid_draw:
+            idx, start = drawn_grid(inp, dr["qual"])
+        else:
+            idx = qualifiers(inp, dr["qual"])
+            grid = inp.start[idx]
+            start = np.empty_like(grid)
+            start[rows, np.argsort(grid, axis=1, kind="stable")] = np.arange(1, f + 1, dtype=grid.dtype)
         sub = {k: (in_order(idx, v) if k in DRIVER_DRAWS else v[:, :f] if k in POSITION_DRAWS else v)
                for k, v in dr.items() if k != "qual"}
         res = _race(_field(inp, idx, start), sub)
@@ -176,8 +175,7 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     involved_in = np.zeros((n, d), np.int8)
     inc_laps = np.full((n, MAX_INCIDENTS), -1, np.int32)
     inc_sizes = np.zeros((n, MAX_INCIDENTS), np.int16)
-    shift = np.array([(0.6180339887 * (m + 1)) % 1.0 for m in range(MAX_INCIDENTS)], np.float32)  # a fresh uniform per incident
-    incidents(n_inc, sizes, inc_frac, dr["inc_center"], dr["inc_hit"], shift, laps_run, start_rank, pace_rank, reach,
+    incidents(n_inc, sizes, inc_frac, dr["inc_center"], dr["inc_hit"], JITTER_SHIFT, laps_run, start_rank, pace_rank, reach,
               out_lap, involved_in, inc_laps, inc_sizes)
     dnf = out_lap < L
     # a race ends with a car running: if every car is out, the last one out is classified running
@@ -216,7 +214,6 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                                    p.fast_phi, p.fast_psi, p.fast_sigma)
 
     seq_start = in_order(order, np.ascontiguousarray(inp.start))
-    position = np.arange(1, d + 1, dtype=np.int16)[None, :]
     points = {}
     for site in ("dk", "fd"):
         t = table(site)
@@ -224,18 +221,14 @@ def _race(inp: _Field, dr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fantasy_points(order, t.finish_points, t.place_differential, t.per_lap_led, t.per_fastest_lap, t.per_lap_completed,
                        seq_start, seq_led, seq_fl, seq_laps, points[site])
 
-    def drivers(seq: np.ndarray, dtype) -> np.ndarray:
-        out = np.empty((n, d), dtype)
-        to_drivers(order, seq if seq.dtype == dtype else seq.astype(dtype), out)
-        return out
-
-    finish = drivers(np.broadcast_to(position, (n, d)), np.int16)
+    fastest = np.empty((n, d), np.int16)
+    to_drivers(order, seq_fl.astype(np.int16), fastest)
     return {
-        "finish": finish,
+        "finish": ranks(order) + np.int16(1),
         "running": ~dnf,
         "laps_completed": laps_done.astype(np.int16),
         "laps_led": laps_led.astype(np.int16),
-        "fastest_laps": drivers(seq_fl, np.int16),
+        "fastest_laps": fastest,
         "dk": points["dk"],
         "fd": points["fd"],
         "incident": involved_in,
